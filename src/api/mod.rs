@@ -1,0 +1,119 @@
+//! The REST API: routes, shared state and the layers around them. Handlers are thin: they
+//! check scope and organisation, call the case model and the store, and write audit events.
+
+mod audit;
+mod cases;
+mod extract;
+pub mod layers;
+mod openapi;
+mod ops;
+pub mod problem;
+pub mod tls;
+
+use crate::auth::{CertificateClients, TokenVerifier};
+use crate::audit::PersonHasher;
+use crate::case::OrganisationRegistry;
+use crate::config::LimitSettings;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use axum::routing::get;
+use axum::{middleware, Router};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+pub use openapi::ApiDoc;
+
+pub struct AppState {
+    pub store: Store,
+    pub hasher: PersonHasher,
+    pub registry: OrganisationRegistry,
+    pub case_limits: crate::case::Limits,
+    pub verifier: TokenVerifier,
+    pub certificate_clients: CertificateClients,
+    pub limits: LimitSettings,
+    pub metrics: Metrics,
+    pub(crate) client_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        hasher: PersonHasher,
+        registry: OrganisationRegistry,
+        verifier: TokenVerifier,
+        certificate_clients: CertificateClients,
+        limits: LimitSettings,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            registry,
+            case_limits: crate::case::Limits::default(),
+            verifier,
+            certificate_clients,
+            limits,
+            metrics: Metrics::default(),
+            client_slots: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// The whole API with its layers. Layers listed later wrap the ones before them.
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/v1/cases", get(cases::list).post(cases::create))
+        .route("/v1/cases/{id}", get(cases::get_one))
+        .route("/v1/audit", get(audit::query))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route_layer(middleware::from_fn_with_state(state.clone(), layers::per_client_concurrency))
+        .route_layer(middleware::from_fn_with_state(state.clone(), layers::authenticate));
+    let public = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::document));
+    public
+        .merge(protected)
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), layers::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::body_limits))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::timeout))
+        .layer(middleware::from_fn(layers::request_id))
+        .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;
+
+/// An audit event for this caller and request; handlers fill in person, organisation, digests.
+fn audit_event(
+    caller: &crate::auth::Caller,
+    request: &layers::RequestId,
+    action: &str,
+    outcome: &str,
+) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent {
+        time: chrono::Utc::now(),
+        actor: crate::audit::Actor {
+            client_id: caller.client_id.clone(),
+            end_user: caller.end_user.clone(),
+            role: caller.role.clone(),
+        },
+        action: action.to_string(),
+        purpose: caller.purpose.clone(),
+        person: None,
+        organisation: None,
+        service: None,
+        exchange_id: None,
+        outcome: outcome.to_string(),
+        request_digest: None,
+        response_digest: None,
+        correlation_id: request.0.clone(),
+    }
+}

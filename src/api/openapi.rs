@@ -1,0 +1,42 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portti", description = "Integration gateway between regional social and health care systems and Finland's national services."),
+    paths(
+        super::cases::create, super::cases::get_one, super::cases::list,
+        super::audit::query, super::audit::verify,
+        super::ops::healthz, super::ops::readyz, super::ops::metrics,
+    ),
+    components(schemas(super::problem::Problem, super::problem::InvalidField)),
+    modifiers(&Security),
+    tags((name = "cases", description = "Service guidance cases"), (name = "audit", description = "The audit trail"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "mtls",
+            SecurityScheme::MutualTls {
+                description: Some("A client certificate mapped to an API client in the configuration".into()),
+                extensions: None,
+            },
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

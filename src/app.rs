@@ -1,0 +1,88 @@
+//! Assembles the gateway from its configuration and runs it.
+
+use crate::api::{self, AppState};
+use crate::audit::PersonHasher;
+use crate::auth::{sandbox, CertificateClients, TokenVerifier};
+use crate::case::OrganisationRegistry;
+use crate::config::Config;
+use crate::store::{Store, StoreConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Reads the audit HMAC key; in the sandbox a missing key is generated.
+fn person_hasher(config: &Config) -> anyhow::Result<PersonHasher> {
+    let path = config.data_path(&config.audit.hmac_key_file);
+    if !path.exists() && config.sandbox {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let mut key = [0u8; 32];
+        openssl::rand::rand_bytes(&mut key)?;
+        sandbox::write_secret(&path, hex::encode(key).as_bytes())?;
+        tracing::info!(path = %path.display(), "generated the sandbox audit HMAC key");
+    }
+    let text = std::fs::read(&path).map_err(|e| anyhow::anyhow!("audit HMAC key {}: {e}", path.display()))?;
+    let trimmed = String::from_utf8_lossy(&text).trim().to_string();
+    let key = hex::decode(&trimmed).unwrap_or(text);
+    PersonHasher::new(key)
+}
+
+fn token_verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
+    if config.sandbox {
+        sandbox::SigningKey::load_or_create(&config.data_dir)?;
+    }
+    let auth = &config.auth;
+    let mut verifier = TokenVerifier::new(&auth.issuer, &auth.audience, auth.leeway_s);
+    for key in &auth.public_keys {
+        verifier.add_pem_file(&config.data_path(key))?;
+    }
+    if let Some(jwks) = &auth.jwks_file {
+        verifier.add_jwks(&std::fs::read_to_string(config.data_path(jwks))?)?;
+    }
+    anyhow::ensure!(
+        verifier.key_count() > 0 || config.tls.as_ref().is_some_and(|t| !t.clients.is_empty()),
+        "no token keys and no certificate clients are configured: nobody could call the API"
+    );
+    Ok(verifier)
+}
+
+/// Builds the shared state: store (with migrations), keys, verifier.
+pub async fn state(config: &Config) -> anyhow::Result<Arc<AppState>> {
+    let store = Store::open(&StoreConfig {
+        sqlite_path: config.data_path(&config.store.sqlite_file),
+        max_batch: config.store.max_batch,
+        read_connections: config.store.read_connections,
+    })
+    .await?;
+    let certificate_clients = CertificateClients::new(config.tls.as_ref().map(|t| t.clients.as_slice()).unwrap_or(&[]))?;
+    Ok(Arc::new(AppState::new(
+        store,
+        person_hasher(config)?,
+        OrganisationRegistry::new(config.organisations.iter().cloned()),
+        token_verifier(config)?,
+        certificate_clients,
+        config.limits.clone(),
+    )))
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM. `on_ready` gets the bound address.
+pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let state = state(&config).await?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = api::router(state);
+    on_ready(addr);
+    match &config.tls {
+        Some(tls) => api::tls::serve(listener, api::tls::acceptor(tls)?, app, shutdown_signal()).await,
+        None => Ok(axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

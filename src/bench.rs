@@ -1,0 +1,202 @@
+//! `portti bench intake`: starts a gateway as a child process on a fresh data directory and
+//! drives it from this process, reporting intake against the same server's no-I/O ceiling.
+
+use crate::auth::{sandbox, Scope};
+use std::fmt;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+pub struct Report {
+    pub intake_per_s: f64,
+    pub intake_p50_ms: f64,
+    pub intake_p99_ms: f64,
+    pub healthz_per_s: f64,
+    pub rss_mib: f64,
+    pub errors: u64,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "intake_per_s: {:.0}", self.intake_per_s)?;
+        writeln!(f, "intake_p50_ms: {:.2}", self.intake_p50_ms)?;
+        writeln!(f, "intake_p99_ms: {:.2}", self.intake_p99_ms)?;
+        writeln!(f, "healthz_per_s: {:.0}", self.healthz_per_s)?;
+        writeln!(f, "ratio: {:.3}", self.intake_per_s / self.healthz_per_s.max(1.0))?;
+        writeln!(f, "rss_mib: {:.1}", self.rss_mib)?;
+        writeln!(f, "errors: {}", self.errors)
+    }
+}
+
+/// A valid identity code for the n-th synthetic client (born 1930–1959, individual 002–899).
+fn synthetic_identity_code(n: u64) -> String {
+    const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+    let day = 1 + n % 28;
+    let month = 1 + (n / 28) % 12;
+    let year = 30 + (n / 336) % 30;
+    let individual = 2 + (n * 7) % 898;
+    let ddmmyy = format!("{day:02}{month:02}{year:02}");
+    let number: u64 = format!("{ddmmyy}{individual:03}").parse().expect("digits");
+    format!("{ddmmyy}-{individual:03}{}", CHECK[(number % 31) as usize] as char)
+}
+
+fn case_body(n: u64) -> String {
+    serde_json::json!({
+        "organiser": "853", "handled_by": { "organisation": "853", "professional": "tt-4711" },
+        "channel": "phone", "language": "svenska",
+        "received_at": "2026-11-02T09:15:00+02:00", "answered_at": "2026-11-02T09:15:09+02:00",
+        "closed_at": "2026-11-02T09:24:00+02:00",
+        "client": { "identity_code": synthetic_identity_code(n), "given_name": " Aino ", "family_name": "Virtanen",
+                    "municipality": "Åbo", "phone": "040 123 4567" },
+        "contact_person": { "relation": "child", "given_name": "Mikko", "family_name": "Virtanen",
+                            "phone": "+358 50 123 4567" },
+        "topics": [], "outcome": "resolved_first_contact", "notes": "Asked about home care."
+    })
+    .to_string()
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Runs `workers` loops of `request` until `duration` passes; returns per-request latencies in µs and the error count.
+async fn drive<F, Fut>(workers: usize, duration: Duration, request: F) -> (Vec<u32>, u64)
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for w in 0..workers as u64 {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut n = w * 1_000_000;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                if request(n).await {
+                    latencies.push(started.elapsed().as_micros() as u32);
+                } else {
+                    errors += 1;
+                }
+                n += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    (all, errors)
+}
+
+fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    f64::from(sorted[i]) / 1000.0
+}
+
+pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Report> {
+    let data_dir = std::env::temp_dir().join(format!("portti-bench-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&data_dir)?;
+    let key = sandbox::SigningKey::load_or_create(&data_dir)?;
+    let token = sandbox::mint(&key, "portti-sandbox", "portti", "bench", &[Scope::CasesWrite], &["853".into()], 3600)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .env("PORTTI_DATA_DIR", &data_dir)
+        .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTTI_SANDBOX", "true")
+        .env("PORTTI_LIMITS__PER_CLIENT_CONCURRENCY", (concurrency * 2).to_string())
+        .env("PORTTI_LOG", "warn")
+        .env_remove("PORTTI_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let healthz = {
+        let (client, url) = (client.clone(), format!("{base}/healthz"));
+        move |_| {
+            let (client, url) = (client.clone(), url.clone());
+            async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let intake = {
+        let (client, url, auth) = (client.clone(), format!("{base}/v1/cases"), format!("Bearer {token}"));
+        move |n: u64| {
+            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+            async move {
+                client
+                    .post(url)
+                    .header("authorization", auth)
+                    .header("content-type", "application/json")
+                    .body(case_body(n))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
+            }
+        }
+    };
+    // Warm up connections, caches and the database file before measuring.
+    drive(concurrency, Duration::from_secs(2), intake.clone()).await;
+    let (h, _) = drive(concurrency, duration, healthz).await;
+    let (mut lat, errors) = drive(concurrency, duration, intake).await;
+    lat.sort_unstable();
+    let rss_mib = peak_rss_mib(pid);
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(Report {
+        intake_per_s: lat.len() as f64 / duration.as_secs_f64(),
+        intake_p50_ms: percentile_ms(&lat, 0.50),
+        intake_p99_ms: percentile_ms(&lat, 0.99),
+        healthz_per_s: h.len() as f64 / duration.as_secs_f64(),
+        rss_mib,
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_identity_codes_are_valid_and_varied() {
+        let codes: std::collections::HashSet<_> = (0..5000).map(synthetic_identity_code).collect();
+        assert!(codes.len() > 4000);
+        for c in codes.iter().take(500) {
+            crate::case::IdentityCode::parse(c).unwrap_or_else(|e| panic!("{c}: {e}"));
+        }
+    }
+
+    #[test]
+    fn percentiles_pick_the_right_rank() {
+        let v: Vec<u32> = (1..=100).map(|x| x * 1000).collect();
+        assert_eq!(percentile_ms(&v, 0.5), 50.0);
+        assert_eq!(percentile_ms(&v, 0.99), 99.0);
+    }
+}

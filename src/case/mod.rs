@@ -1,0 +1,177 @@
+//! The canonical case: one client contact handled by service guidance, after normalisation.
+//!
+//! Whatever a regional system sent (`input::CaseInput`), the rest of Portti only ever sees a
+//! [`Case`]: codes instead of names, E.164 phone numbers, UTC timestamps, verified identity codes.
+
+pub mod hetu;
+pub mod input;
+pub mod municipality;
+mod normalise;
+pub mod organisation;
+pub mod phone;
+
+pub use hetu::IdentityCode;
+pub use normalise::{normalise, Context as NormaliseContext, FieldError, Limits};
+pub use organisation::{Organisation, OrganisationKind, OrganisationRegistry};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Case {
+    pub id: Uuid,
+    /// The organisation responsible for organising the service (municipality or county).
+    pub organiser: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_by: Option<HandledBy>,
+    pub channel: Channel,
+    pub language: Language,
+    pub received_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Absent for an anonymous contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Client>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_person: Option<ContactPerson>,
+    pub topics: Vec<Topic>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// When Portti accepted the case.
+    pub recorded_at: DateTime<Utc>,
+    /// The API client that submitted the case.
+    pub recorded_by: String,
+}
+
+impl Case {
+    /// The organisation whose data this case is: the handler's, else the organiser's.
+    pub fn owner(&self) -> &str {
+        self.handled_by
+            .as_ref()
+            .map(|h| h.organisation.as_str())
+            .unwrap_or(&self.organiser)
+    }
+
+    /// Every organisation that may read this case.
+    pub fn organisations(&self) -> [&str; 2] {
+        [self.organiser.as_str(), self.owner()]
+    }
+
+    pub fn identity_code(&self) -> Option<&IdentityCode> {
+        self.client.as_ref().map(|c| &c.identity_code)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HandledBy {
+    pub organisation: String,
+    /// The professional's user id in the handling organisation's system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub professional: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Phone,
+    Chat,
+    Email,
+    FaceToFace,
+    EService,
+    HelpButton,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    Fi,
+    Sv,
+    En,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    ResolvedFirstContact,
+    ReferredServiceNeedAssessment,
+    Transferred,
+    Open,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Client {
+    #[schema(value_type = String, example = "131052-308T")]
+    pub identity_code: IdentityCode,
+    pub birth_date: NaiveDate,
+    /// True for a temporary identity code (individual number 900–999).
+    pub temporary_identity_code: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Home municipality as a Statistics Finland code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// E.164.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    Spouse,
+    Child,
+    Grandchild,
+    Parent,
+    Sibling,
+    OtherRelative,
+    Friend,
+    Neighbour,
+    /// Edunvalvoja: a guardian appointed by the court.
+    Guardian,
+    Professional,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContactPerson {
+    pub relation: Relation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Topic {
+    pub code: String,
+    /// The OID of the code system, e.g. THL's social welfare service task 1.2.246.537.6.1221.
+    pub code_system: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+}
+
+impl Serialize for IdentityCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IdentityCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        IdentityCode::parse(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,204 @@
+//! Configuration: built-in sandbox defaults, then one TOML file, then `PORTTI_…` environment
+//! variables (nested keys joined by `__`, e.g. `PORTTI_AUTH__ISSUER`).
+
+use crate::case::Organisation;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the REST API.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the sandbox's generated keys live.
+    pub data_dir: PathBuf,
+    /// Sandbox mode generates missing keys into `data_dir` and says so at start.
+    pub sandbox: bool,
+    pub store: StoreSettings,
+    pub audit: AuditSettings,
+    pub auth: AuthSettings,
+    /// Inbound HTTPS with optional client certificates; plain HTTP when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    pub limits: LimitSettings,
+    /// Joint authorities and wellbeing services counties (municipalities are built in).
+    #[serde(default)]
+    pub organisations: Vec<Organisation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// SQLite file; relative paths are under `data_dir`.
+    pub sqlite_file: PathBuf,
+    pub max_batch: usize,
+    pub read_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// File holding the HMAC key (hex or raw, ≥ 32 bytes) for person keys. Relative to `data_dir`.
+    pub hmac_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// PEM public keys (RSA or EC P-256) that may sign tokens, relative to `data_dir`.
+    #[serde(default)]
+    pub public_keys: Vec<PathBuf>,
+    /// A JWKS document of signing keys, relative to `data_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<PathBuf>,
+    /// Allowed clock skew for `exp` and `nbf`, seconds.
+    pub leeway_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// CA whose client certificates are accepted; without it no client certificate is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Which certificate subject is which API client.
+    #[serde(default)]
+    pub clients: Vec<CertificateClient>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateClient {
+    /// The certificate's subject common name.
+    pub subject_cn: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub orgs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub body_bytes: usize,
+    pub json_depth: usize,
+    pub request_timeout_ms: u64,
+    /// Requests one API client may have in flight; more get 429.
+    pub per_client_concurrency: usize,
+    pub page_size_max: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            sandbox: true,
+            store: StoreSettings {
+                sqlite_file: PathBuf::from("portti.db"),
+                max_batch: 512,
+                read_connections: 4,
+            },
+            audit: AuditSettings {
+                hmac_key_file: PathBuf::from("audit-hmac.key"),
+            },
+            auth: AuthSettings {
+                issuer: "portti-sandbox".into(),
+                audience: "portti".into(),
+                public_keys: vec![PathBuf::from(crate::auth::sandbox::PUBLIC_KEY_FILE)],
+                jwks_file: None,
+                leeway_s: 30,
+            },
+            tls: None,
+            limits: LimitSettings {
+                body_bytes: 256 * 1024,
+                json_depth: 32,
+                request_timeout_ms: 10_000,
+                per_client_concurrency: 256,
+                page_size_max: 500,
+            },
+            organisations: vec![],
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("PORTTI_").ignore(&["CONFIG", "LOG"]).split("__"));
+        Ok(figment.extract()?)
+    }
+
+    /// A path from the config, relative to the data directory unless absolute.
+    pub fn data_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.data_dir.join(path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_sandbox() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.sandbox);
+        assert_eq!(c.data_path(&c.store.sqlite_file), PathBuf::from("data/portti.db"));
+    }
+
+    #[test]
+    fn a_file_then_the_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "portti.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                [limits]
+                body_bytes = 1000
+                json_depth = 8
+                request_timeout_ms = 100
+                per_client_concurrency = 4
+                page_size_max = 10
+                [[organisations]]
+                id = "varha"
+                kind = "wellbeing_services_county"
+                name_fi = "Varsinais-Suomen hyvinvointialue"
+                name_sv = "Egentliga Finlands välfärdsområde"
+                "#,
+            )?;
+            jail.set_env("PORTTI_LISTEN", "127.0.0.1:9100");
+            jail.set_env("PORTTI_AUTH__ISSUER", "https://idp.example");
+            let c = Config::load(Some(Path::new("portti.toml"))).expect("loads");
+            assert_eq!(c.listen.port(), 9100);
+            assert_eq!(c.auth.issuer, "https://idp.example");
+            assert_eq!(c.limits.body_bytes, 1000);
+            assert_eq!(c.organisations[0].id, "varha");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("portti.toml", "listne = \"127.0.0.1:1\"")?;
+            assert!(Config::load(Some(Path::new("portti.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

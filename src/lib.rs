@@ -1,0 +1,15 @@
+//! Portti: an integration gateway between regional social and health care systems and
+//! Finland's national services (Kanta, Suomi.fi Messages, Suomi.fi Identification, ODA).
+//!
+//! A request's way: [`api`] (HTTP, auth, limits) → [`case`] (normalisation) → [`store`]
+//! (the case and its [`audit`] records in one transaction) → response.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod bench;
+pub mod case;
+pub mod config;
+pub mod metrics;
+pub mod store;

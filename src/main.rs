@@ -1,0 +1,163 @@
+//! The `portti` command: runs the gateway (the default), mints sandbox tokens, verifies the
+//! audit chain, and runs the intake benchmark.
+
+use clap::{Parser, Subcommand};
+use portti::auth::{sandbox, Scope};
+use portti::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "portti", version, about = "Integration gateway to Finland's national social and health care services")]
+struct Cli {
+    /// TOML config file; every key can also be set by a PORTTI_… environment variable.
+    #[arg(long, env = "PORTTI_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// Print a token that the sandbox gateway of this working directory accepts.
+    Token {
+        #[arg(long)]
+        client: String,
+        /// Comma-separated, e.g. cases:write,cases:read,audit:read
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Organisations the client acts for, e.g. 853,529
+        #[arg(long, value_delimiter = ',')]
+        orgs: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Benchmarks that print `name: value` lines.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exits non-zero naming the first broken record.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Start a gateway and drive case intake against it.
+    Intake {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of each measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTTI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let sandbox = config.sandbox;
+            let data_dir = config.data_dir.clone();
+            portti::app::run(config, |addr| {
+                tracing::info!(%addr, "Portti is listening");
+                if sandbox {
+                    println!("{}", quick_start(&addr.to_string(), &data_dir));
+                }
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { client, scopes, orgs, ttl } => {
+            anyhow::ensure!(config.sandbox, "portti token only mints tokens for the sandbox");
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}; known: {}", known_scopes())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let key = sandbox::SigningKey::load_or_create(&config.data_dir)?;
+            let orgs: Vec<String> = orgs.iter().map(|o| o.trim().to_string()).collect();
+            println!("{}", sandbox::mint(&key, &config.auth.issuer, &config.auth.audience, &client, &scopes, &orgs, ttl)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = portti::store::Store::open(&portti::store::StoreConfig {
+                sqlite_path: config.data_path(&config.store.sqlite_file),
+                max_batch: 1,
+                read_connections: 1,
+            })
+            .await?;
+            let (head, broken) = portti::audit::verify_stored(&store).await?;
+            match broken {
+                None => {
+                    println!("audit chain OK: {} records, head hash {}", head.seq, head.hash);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    println!("audit chain BROKEN at record {}: {} ({} records verified before it)", b.seq, b.reason, head.seq);
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Bench { command: BenchCommand::Intake { concurrency, seconds } } => {
+            let report = portti::bench::intake(concurrency, std::time::Duration::from_secs(seconds)).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn known_scopes() -> String {
+    Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn quick_start(addr: &str, data_dir: &std::path::Path) -> String {
+    format!(
+        r#"
+Portti sandbox on http://{addr} (data in {data}). Quick start, from this directory:
+
+  TOKEN=$(cargo run --release -q -- token --client ohjaus --scopes cases:write,cases:read,audit:read --orgs 853 | tail -n1)
+  curl -s -X POST http://{addr}/v1/cases -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{{"organiser":"853","channel":"phone","language":"svenska","received_at":"2026-11-02T09:15:00+02:00",
+         "client":{{"identity_code":"131052-308t","municipality":"Åbo","phone":"040 123 4567"}},"outcome":"resolved_first_contact"}}'
+  curl -s http://{addr}/v1/cases/<id> -H "Authorization: Bearer $TOKEN"
+  curl -s "http://{addr}/v1/audit?person=131052-308T" -H "Authorization: Bearer $TOKEN"
+  curl -s http://{addr}/v1/audit/verify -H "Authorization: Bearer $TOKEN"
+  API description: http://{addr}/openapi.json
+"#,
+        data = data_dir.display()
+    )
+}

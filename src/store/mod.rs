@@ -1,0 +1,159 @@
+//! Persistence. Callers see [`Store`] and the plain types of this module; which database sits
+//! behind it (SQLite today, PostgreSQL next) and every line of SQL stay inside this module.
+
+mod group_commit;
+mod sqlite;
+
+use crate::audit::{AuditEvent, AuditRecord, PersonKey};
+use crate::case::Case;
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The SQLite database file.
+    pub sqlite_path: PathBuf,
+    /// Most writes committed in one transaction (one fsync).
+    pub max_batch: usize,
+    pub read_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+/// One atomic write: everything in it is committed together with its audit records, or nothing is.
+#[derive(Debug, Default)]
+pub struct Write {
+    pub new_case: Option<NewCase>,
+    pub idempotency: Option<IdempotencyClaim>,
+    pub audit: Vec<AuditEvent>,
+}
+
+#[derive(Debug)]
+pub struct NewCase {
+    pub case: Case,
+    pub person: Option<PersonKey>,
+}
+
+/// Claims an Idempotency-Key for the response this write produces.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub client_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub response: StoredResponse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Committed { audit_seqs: Vec<i64> },
+    /// The key was used before with the same request: here is the first response.
+    Replayed(StoredResponse),
+    /// The key was used before with a different request; nothing was written.
+    KeyReused,
+}
+
+/// Keyset paging: results come in a stable order and `after` continues from a cursor.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseQuery {
+    /// Cases whose organiser or handling organisation is one of these.
+    pub organisations: Vec<String>,
+    pub received_from: Option<DateTime<Utc>>,
+    pub received_to: Option<DateTime<Utc>>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    /// Only records of these organisations.
+    pub organisations: Vec<String>,
+    pub person: Option<PersonKey>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    backend: sqlite::Sqlite,
+}
+
+impl Store {
+    /// Opens the store, running migrations first.
+    pub async fn open(config: &StoreConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            backend: sqlite::Sqlite::open(config).await?,
+        })
+    }
+
+    /// Commits a write through the group-commit writer: returns once it is durable.
+    pub async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        self.backend.commit(write).await
+    }
+
+    pub async fn case(&self, id: Uuid) -> Result<Option<Case>, StoreError> {
+        self.backend.case(id).await
+    }
+
+    pub async fn cases(&self, query: &CaseQuery) -> Result<Page<Case>, StoreError> {
+        self.backend.cases(query).await
+    }
+
+    /// The stored response for an Idempotency-Key, with the hash of the request that made it.
+    pub async fn idempotent_response(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, StoredResponse)>, StoreError> {
+        self.backend.idempotent_response(client_id, key).await
+    }
+
+    pub async fn audit_records(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        self.backend.audit_records(query).await
+    }
+
+    /// Records in sequence order after `after_seq`, for verifying the chain in chunks.
+    pub async fn audit_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        self.backend.audit_chain(after_seq, limit).await
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
+    }
+
+    /// Statistics of the group-commit writer, for metrics.
+    pub fn commit_stats(&self) -> &group_commit::Stats {
+        self.backend.commit_stats()
+    }
+}
+
+pub use group_commit::Stats as CommitStats;
+
+#[cfg(test)]
+mod tests;

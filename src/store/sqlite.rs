@@ -1,0 +1,400 @@
+//! The SQLite backend: one writer connection behind group commit, a small pool of readers.
+//! WAL lets readers run beside the writer; `synchronous = FULL` makes each commit durable.
+
+use super::group_commit::{BatchWriter, GroupCommit, Stats};
+use super::{
+    AuditQuery, CaseQuery, IdempotencyClaim, NewCase, Page, StoreConfig, StoreError, StoredResponse, Write,
+    WriteOutcome,
+};
+use crate::audit::{seal, Actor, AuditEvent, AuditRecord, ChainHead, PersonKey};
+use crate::case::Case;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite as Db, SqliteConnection};
+use std::borrow::Cow;
+use std::time::Duration;
+use uuid::Uuid;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("migrations/sqlite/0001_initial.sql"))];
+
+fn migrator() -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 UTC text so that text order is time order.
+fn stored_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+#[derive(Clone)]
+pub struct Sqlite {
+    readers: SqlitePool,
+    writer: GroupCommit,
+}
+
+impl Sqlite {
+    pub async fn open(config: &StoreConfig) -> anyhow::Result<Self> {
+        if let Some(dir) = config.sqlite_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&config.sqlite_path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        migrator().run_direct(&mut conn).await?;
+        let head = chain_head(&mut conn).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(config.read_connections.max(1))
+            .connect_with(options.read_only(true))
+            .await?;
+        let writer = GroupCommit::start(SqliteWriter { conn, head }, config.max_batch.max(1));
+        Ok(Self { readers, writer })
+    }
+
+    pub async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        self.writer.commit(write).await
+    }
+
+    pub fn commit_stats(&self) -> &Stats {
+        self.writer.stats()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    pub async fn case(&self, id: Uuid) -> Result<Option<Case>, StoreError> {
+        let row = sqlx::query("SELECT document FROM cases WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|r| case_document(&r)).transpose()
+    }
+
+    pub async fn cases(&self, q: &CaseQuery) -> Result<Page<Case>, StoreError> {
+        let mut sql = QueryBuilder::<Db>::new("SELECT document, received_at, id FROM cases WHERE (owner IN (");
+        push_list(&mut sql, &q.organisations);
+        sql.push(") OR organiser IN (");
+        push_list(&mut sql, &q.organisations);
+        sql.push("))");
+        if let Some(from) = &q.received_from {
+            sql.push(" AND received_at >= ").push_bind(stored_time(from));
+        }
+        if let Some(to) = &q.received_to {
+            sql.push(" AND received_at < ").push_bind(stored_time(to));
+        }
+        if let Some(cursor) = &q.after {
+            let (at, id) = decode_case_cursor(cursor)?;
+            sql.push(" AND (received_at > ")
+                .push_bind(at.clone())
+                .push(" OR (received_at = ")
+                .push_bind(at)
+                .push(" AND id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        sql.push(" ORDER BY received_at, id LIMIT ").push_bind(i64::from(q.limit) + 1);
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        let more = rows.len() > q.limit as usize;
+        let rows = &rows[..rows.len().min(q.limit as usize)];
+        let next = match rows.last() {
+            Some(last) if more => Some(encode_case_cursor(last.try_get("received_at")?, last.try_get("id")?)),
+            _ => None,
+        };
+        let items = rows.iter().map(case_document).collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    pub async fn idempotent_response(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, StoredResponse)>, StoreError> {
+        let row = sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
+            .bind(client_id)
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|r| stored_response(&r)).transpose()
+    }
+
+    pub async fn audit_records(&self, q: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        let mut sql = QueryBuilder::<Db>::new("SELECT * FROM audit_log WHERE organisation IN (");
+        push_list(&mut sql, &q.organisations);
+        sql.push(")");
+        if let Some(person) = &q.person {
+            sql.push(" AND person = ").push_bind(person.as_str().to_string());
+        }
+        if let Some(from) = &q.from {
+            sql.push(" AND time >= ").push_bind(stored_time(from));
+        }
+        if let Some(to) = &q.to {
+            sql.push(" AND time < ").push_bind(stored_time(to));
+        }
+        if let Some(actor) = &q.actor {
+            sql.push(" AND client_id = ").push_bind(actor.clone());
+        }
+        if let Some(action) = &q.action {
+            sql.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(after) = q.after_seq {
+            sql.push(" AND seq > ").push_bind(after);
+        }
+        sql.push(" ORDER BY seq LIMIT ").push_bind(i64::from(q.limit) + 1);
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        let more = rows.len() > q.limit as usize;
+        let items: Vec<AuditRecord> = rows
+            .iter()
+            .take(q.limit as usize)
+            .map(audit_record)
+            .collect::<Result<_, _>>()?;
+        let next = if more { items.last().map(|r| r.seq.to_string()) } else { None };
+        Ok(Page { items, next })
+    }
+
+    pub async fn audit_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(audit_record).collect()
+    }
+}
+
+fn push_list(sql: &mut QueryBuilder<'_, Db>, values: &[String]) {
+    if values.is_empty() {
+        // `IN ()` is a syntax error; NULL matches nothing.
+        sql.push("NULL");
+        return;
+    }
+    let mut list = sql.separated(", ");
+    for v in values {
+        list.push_bind(v.clone());
+    }
+}
+
+fn encode_case_cursor(received_at: String, id: String) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{received_at}|{id}"))
+}
+
+fn decode_case_cursor(cursor: &str) -> Result<(String, String), StoreError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once('|').map(|(a, b)| (a.to_string(), b.to_string())))
+        .ok_or_else(|| StoreError::Corrupt("invalid cursor".into()))
+}
+
+fn case_document(row: &SqliteRow) -> Result<Case, StoreError> {
+    let doc: String = row.try_get("document")?;
+    serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("case document: {e}")))
+}
+
+fn stored_response(row: &SqliteRow) -> Result<(String, StoredResponse), StoreError> {
+    let status: i64 = row.try_get("status")?;
+    Ok((
+        row.try_get("request_hash")?,
+        StoredResponse {
+            status: u16::try_from(status).map_err(|_| StoreError::Corrupt("status".into()))?,
+            location: row.try_get("location")?,
+            body: row.try_get("body")?,
+        },
+    ))
+}
+
+fn audit_record(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    let exchange_id: Option<String> = row.try_get("exchange_id")?;
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        event: AuditEvent {
+            time: parse_time(row.try_get("time")?)?,
+            actor: Actor {
+                client_id: row.try_get("client_id")?,
+                end_user: row.try_get("end_user")?,
+                role: row.try_get("role")?,
+            },
+            action: row.try_get("action")?,
+            purpose: row.try_get("purpose")?,
+            person: row.try_get::<Option<String>, _>("person")?.map(PersonKey::from_stored),
+            organisation: row.try_get("organisation")?,
+            service: row.try_get("service")?,
+            exchange_id: exchange_id
+                .map(|s| s.parse().map_err(|e| StoreError::Corrupt(format!("exchange_id: {e}"))))
+                .transpose()?,
+            outcome: row.try_get("outcome")?,
+            request_digest: row.try_get("request_digest")?,
+            response_digest: row.try_get("response_digest")?,
+            correlation_id: row.try_get("correlation_id")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+async fn chain_head(conn: &mut SqliteConnection) -> Result<ChainHead, StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(r) => ChainHead {
+            seq: r.try_get("seq")?,
+            hash: r.try_get("hash")?,
+        },
+        None => ChainHead::default(),
+    })
+}
+
+struct SqliteWriter {
+    conn: SqliteConnection,
+    /// The chain's last record, kept here so sealing needs no read; restored on rollback.
+    head: ChainHead,
+}
+
+impl BatchWriter for SqliteWriter {
+    async fn write_batch(&mut self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let before = self.head.clone();
+        let result = async {
+            let mut tx = self.conn.begin().await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for write in batch {
+                outcomes.push(write_one(&mut tx, &mut self.head, write).await?);
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        .await;
+        if result.is_err() {
+            self.head = before;
+        }
+        result
+    }
+}
+
+async fn write_one(conn: &mut SqliteConnection, head: &mut ChainHead, write: &Write) -> Result<WriteOutcome, StoreError> {
+    if let Some(claim) = &write.idempotency {
+        let row = sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
+            .bind(&claim.client_id)
+            .bind(&claim.key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = row {
+            let (request_hash, response) = stored_response(&row)?;
+            return Ok(if request_hash == claim.request_hash {
+                WriteOutcome::Replayed(response)
+            } else {
+                WriteOutcome::KeyReused
+            });
+        }
+    }
+    if let Some(new_case) = &write.new_case {
+        insert_case(conn, new_case).await?;
+    }
+    let mut audit_seqs = Vec::with_capacity(write.audit.len());
+    for event in &write.audit {
+        let record = seal(head, event.clone());
+        insert_audit(conn, &record).await?;
+        audit_seqs.push(record.seq);
+    }
+    if let Some(claim) = &write.idempotency {
+        insert_idempotency(conn, claim).await?;
+    }
+    Ok(WriteOutcome::Committed { audit_seqs })
+}
+
+async fn insert_case(conn: &mut SqliteConnection, new: &NewCase) -> Result<(), StoreError> {
+    let case = &new.case;
+    let document = serde_json::to_string(case).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO cases (id, organiser, owner, received_at, person_key, recorded_by, recorded_at, document) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(case.id.to_string())
+    .bind(&case.organiser)
+    .bind(case.owner())
+    .bind(stored_time(&case.received_at))
+    .bind(new.person.as_ref().map(|p| p.as_str()))
+    .bind(&case.recorded_by)
+    .bind(stored_time(&case.recorded_at))
+    .bind(document)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_audit(conn: &mut SqliteConnection, r: &AuditRecord) -> Result<(), StoreError> {
+    let e = &r.event;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, time, client_id, end_user, role, action, purpose, person, organisation, \
+         service, exchange_id, outcome, request_digest, response_digest, correlation_id, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(r.seq)
+    .bind(stored_time(&e.time))
+    .bind(&e.actor.client_id)
+    .bind(&e.actor.end_user)
+    .bind(&e.actor.role)
+    .bind(&e.action)
+    .bind(&e.purpose)
+    .bind(e.person.as_ref().map(|p| p.as_str()))
+    .bind(&e.organisation)
+    .bind(&e.service)
+    .bind(e.exchange_id.map(|id| id.to_string()))
+    .bind(&e.outcome)
+    .bind(&e.request_digest)
+    .bind(&e.response_digest)
+    .bind(&e.correlation_id)
+    .bind(&r.prev_hash)
+    .bind(&r.hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_idempotency(conn: &mut SqliteConnection, claim: &IdempotencyClaim) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency (client_id, key, request_hash, status, location, body, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&claim.client_id)
+    .bind(&claim.key)
+    .bind(&claim.request_hash)
+    .bind(i64::from(claim.response.status))
+    .bind(&claim.response.location)
+    .bind(&claim.response.body)
+    .bind(stored_time(&Utc::now()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Test hook: lets a test tamper with the trail the way an attacker with file access could.
+#[cfg(test)]
+pub(super) async fn tamper(path: &std::path::Path, sql: &str) -> anyhow::Result<()> {
+    let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path)).await?;
+    sqlx::raw_sql(sql).execute(&mut conn).await?;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+use super::*;
+use crate::audit::{self, Actor, PersonHasher};
+use crate::case::{input::CaseInput, normalise, Limits, OrganisationRegistry};
+
+struct TestStore {
+    store: Store,
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn open() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portti.db");
+    let store = Store::open(&StoreConfig {
+        sqlite_path: path.clone(),
+        max_batch: 64,
+        read_connections: 2,
+    })
+    .await
+    .unwrap();
+    TestStore { store, path, _dir: dir }
+}
+
+fn case(organiser: &str, received_at: &str) -> Case {
+    let input: CaseInput = serde_json::from_value(serde_json::json!({
+        "organiser": organiser, "channel": "phone", "language": "fi", "received_at": received_at,
+        "outcome": "open", "client": { "identity_code": "131052-308T" } }))
+    .unwrap();
+    let registry = OrganisationRegistry::default();
+    normalise(
+        input,
+        &crate::case::NormaliseContext {
+            registry: &registry,
+            limits: Limits::default(),
+            now: Utc::now(),
+            id: Uuid::now_v7(),
+            recorded_by: "test",
+        },
+    )
+    .unwrap()
+}
+
+fn event(action: &str, organisation: &str) -> AuditEvent {
+    AuditEvent {
+        time: Utc::now(),
+        actor: Actor {
+            client_id: "test".into(),
+            end_user: None,
+            role: None,
+        },
+        action: action.into(),
+        purpose: None,
+        person: None,
+        organisation: Some(organisation.into()),
+        service: None,
+        exchange_id: None,
+        outcome: "ok".into(),
+        request_digest: None,
+        response_digest: None,
+        correlation_id: "c".into(),
+    }
+}
+
+fn write_case(case: Case) -> Write {
+    let organisation = case.owner().to_string();
+    Write {
+        new_case: Some(NewCase { case, person: None }),
+        idempotency: None,
+        audit: vec![event("case.create", &organisation)],
+    }
+}
+
+#[tokio::test]
+async fn a_case_and_its_audit_record_are_committed_together() {
+    let t = open().await;
+    let c = case("853", "2026-11-02T09:15:00+02:00");
+    let outcome = t.store.commit(write_case(c.clone())).await.unwrap();
+    assert_eq!(outcome, WriteOutcome::Committed { audit_seqs: vec![1] });
+    assert_eq!(t.store.case(c.id).await.unwrap(), Some(c));
+    let chain = t.store.audit_chain(0, 10).await.unwrap();
+    assert_eq!(chain.len(), 1);
+    audit::verify(&chain).unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_write_leaves_nothing_behind_and_spares_its_batch() {
+    let t = open().await;
+    let c = case("853", "2026-11-02T09:15:00Z");
+    t.store.commit(write_case(c.clone())).await.unwrap();
+    // The same id again violates the primary key; sent together with good writes.
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let store = t.store.clone();
+        let w = if i == 10 { write_case(c.clone()) } else { write_case(case("529", "2026-11-02T09:15:00Z")) };
+        handles.push(tokio::spawn(async move { store.commit(w).await }));
+    }
+    let mut failures = 0;
+    for h in handles {
+        if h.await.unwrap().is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 1);
+    let chain = t.store.audit_chain(0, 100).await.unwrap();
+    assert_eq!(chain.len(), 20, "19 new records and the first one");
+    audit::verify(&chain).unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_writes_form_one_unbroken_chain() {
+    let t = open().await;
+    let mut handles = Vec::new();
+    for _ in 0..200 {
+        let store = t.store.clone();
+        handles.push(tokio::spawn(async move {
+            store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap()
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let chain = t.store.audit_chain(0, 1000).await.unwrap();
+    assert_eq!(audit::verify(&chain).unwrap().seq, 200);
+    assert!(t.store.commit_stats().batches.load(std::sync::atomic::Ordering::Relaxed) < 200);
+}
+
+#[tokio::test]
+async fn the_chain_head_survives_a_restart() {
+    let t = open().await;
+    t.store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap();
+    drop(t.store);
+    let store = Store::open(&StoreConfig {
+        sqlite_path: t.path.clone(),
+        max_batch: 8,
+        read_connections: 1,
+    })
+    .await
+    .unwrap();
+    store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap();
+    let chain = store.audit_chain(0, 10).await.unwrap();
+    assert_eq!(audit::verify(&chain).unwrap().seq, 2);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_or_refuse() {
+    let t = open().await;
+    let claim = |hash: &str| IdempotencyClaim {
+        client_id: "c".into(),
+        key: "k1".into(),
+        request_hash: hash.into(),
+        response: StoredResponse {
+            status: 201,
+            location: Some("/v1/cases/x".into()),
+            body: b"{}".to_vec(),
+        },
+    };
+    let mut w = write_case(case("853", "2026-11-02T09:15:00Z"));
+    w.idempotency = Some(claim("h1"));
+    assert!(matches!(t.store.commit(w).await.unwrap(), WriteOutcome::Committed { .. }));
+    let mut again = write_case(case("853", "2026-11-02T09:15:00Z"));
+    again.idempotency = Some(claim("h1"));
+    assert_eq!(t.store.commit(again).await.unwrap(), WriteOutcome::Replayed(claim("h1").response));
+    let mut other = write_case(case("853", "2026-11-02T09:15:00Z"));
+    other.idempotency = Some(claim("h2"));
+    assert_eq!(t.store.commit(other).await.unwrap(), WriteOutcome::KeyReused);
+    assert_eq!(t.store.audit_chain(0, 10).await.unwrap().len(), 1, "a replay writes nothing");
+    let (hash, _) = t.store.idempotent_response("c", "k1").await.unwrap().unwrap();
+    assert_eq!(hash, "h1");
+}
+
+#[tokio::test]
+async fn cases_page_by_organisation_and_time() {
+    let t = open().await;
+    for hour in 0..5 {
+        t.store
+            .commit(write_case(case("853", &format!("2026-11-02T0{hour}:00:00Z"))))
+            .await
+            .unwrap();
+        t.store
+            .commit(write_case(case("529", &format!("2026-11-02T0{hour}:30:00Z"))))
+            .await
+            .unwrap();
+    }
+    let mut query = CaseQuery {
+        organisations: vec!["853".into()],
+        received_from: Some("2026-11-02T01:00:00Z".parse().unwrap()),
+        received_to: Some("2026-11-02T04:00:00Z".parse().unwrap()),
+        after: None,
+        limit: 2,
+    };
+    let first = t.store.cases(&query).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    query.after = first.next.clone();
+    let second = t.store.cases(&query).await.unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert!(second.next.is_none());
+    let all: Vec<_> = first.items.iter().chain(&second.items).collect();
+    assert!(all.iter().all(|c| c.organiser == "853"));
+    assert!(all.windows(2).all(|w| w[0].received_at <= w[1].received_at));
+    let none = t
+        .store
+        .cases(&CaseQuery {
+            organisations: vec![],
+            received_from: None,
+            received_to: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+}
+
+#[tokio::test]
+async fn audit_queries_filter_by_person_and_organisation() {
+    let t = open().await;
+    let hasher = PersonHasher::new(vec![9; 32]).unwrap();
+    let aino = hasher.key_of(&crate::case::IdentityCode::parse("131052-308T").unwrap());
+    let mut with_person = event("case.read", "853");
+    with_person.person = Some(aino.clone());
+    t.store
+        .commit(Write {
+            audit: vec![with_person, event("case.read", "853"), event("case.read", "529")],
+            ..Write::default()
+        })
+        .await
+        .unwrap();
+    let query = |orgs: &[&str], person: Option<PersonKey>| AuditQuery {
+        organisations: orgs.iter().map(|s| s.to_string()).collect(),
+        person,
+        from: None,
+        to: None,
+        actor: None,
+        action: Some("case.read".into()),
+        after_seq: None,
+        limit: 100,
+    };
+    assert_eq!(t.store.audit_records(&query(&["853"], None)).await.unwrap().items.len(), 2);
+    let found = t.store.audit_records(&query(&["853"], Some(aino.clone()))).await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].event.person.as_ref(), Some(&aino));
+    assert!(t.store.audit_records(&query(&["529"], Some(aino))).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_update_or_delete_audit_records() {
+    let t = open().await;
+    t.store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap();
+    assert!(sqlite::tamper(&t.path, "UPDATE audit_log SET outcome = 'x'").await.is_err());
+    assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log").await.is_err());
+}
