@@ -342,7 +342,7 @@ async fn concurrent_repeats_of_one_key_create_one_case() {
     for task in tasks {
         ids.insert(task.await.unwrap().to_string());
     }
-    assert_eq!(ids.len(), 1);
+    assert_eq!(ids.len(), 1, "{ids:?}");
     let (_, _, list) = h.get(&t, "/v1/cases").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }

@@ -14,6 +14,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite as Db, SqliteConnection};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -132,12 +133,7 @@ impl Sqlite {
         client_id: &str,
         key: &str,
     ) -> Result<Option<(String, StoredResponse)>, StoreError> {
-        let row = sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
-            .bind(client_id)
-            .bind(key)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(|r| stored_response(&r)).transpose()
+        stored_idempotency(&self.readers, client_id, key).await
     }
 
     pub async fn audit_records(&self, q: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
@@ -277,16 +273,7 @@ struct SqliteWriter {
 impl BatchWriter for SqliteWriter {
     async fn write_batch(&mut self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
         let before = self.head.clone();
-        let result = async {
-            let mut tx = self.conn.begin().await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for write in batch {
-                outcomes.push(write_one(&mut tx, &mut self.head, write).await?);
-            }
-            tx.commit().await?;
-            Ok(outcomes)
-        }
-        .await;
+        let result = write_batch(&mut self.conn, &mut self.head, batch).await;
         if result.is_err() {
             self.head = before;
         }
@@ -294,100 +281,142 @@ impl BatchWriter for SqliteWriter {
     }
 }
 
-async fn write_one(conn: &mut SqliteConnection, head: &mut ChainHead, write: &Write) -> Result<WriteOutcome, StoreError> {
-    if let Some(claim) = &write.idempotency {
-        let row = sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
-            .bind(&claim.client_id)
-            .bind(&claim.key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = row {
-            let (request_hash, response) = stored_response(&row)?;
-            return Ok(if request_hash == claim.request_hash {
-                WriteOutcome::Replayed(response)
-            } else {
-                WriteOutcome::KeyReused
-            });
+/// Rows per multi-row INSERT; 17 audit columns × 1000 stays under SQLite's 32,766 variables.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// One transaction for the whole batch, with one multi-row INSERT per table: a statement
+/// costs a round trip to SQLite's thread, a row inside a statement almost nothing.
+async fn write_batch(conn: &mut SqliteConnection, head: &mut ChainHead, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut tx = conn.begin().await?;
+    let mut outcomes: Vec<Option<WriteOutcome>> = Vec::with_capacity(batch.len());
+    // A key claimed earlier in this same batch answers like a stored one.
+    let mut claimed: HashMap<(&str, &str), (&str, &StoredResponse)> = HashMap::new();
+    for write in batch {
+        let Some(claim) = &write.idempotency else {
+            outcomes.push(None);
+            continue;
+        };
+        let earlier = match claimed.get(&(claim.client_id.as_str(), claim.key.as_str())) {
+            Some(&(hash, response)) => Some((hash.to_string(), response.clone())),
+            None => stored_idempotency(&mut *tx, &claim.client_id, &claim.key).await?,
+        };
+        outcomes.push(match earlier {
+            Some((hash, response)) if hash == claim.request_hash => Some(WriteOutcome::Replayed(response)),
+            Some(_) => Some(WriteOutcome::KeyReused),
+            None => {
+                claimed.insert((&claim.client_id, &claim.key), (&claim.request_hash, &claim.response));
+                None
+            }
+        });
+    }
+
+    let mut cases = Vec::new();
+    let mut records = Vec::new();
+    let mut claims = Vec::new();
+    for (write, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            continue;
         }
+        cases.extend(&write.new_case);
+        claims.extend(&write.idempotency);
+        let first = records.len();
+        records.extend(write.audit.iter().map(|event| seal(head, event.clone())));
+        *outcome = Some(WriteOutcome::Committed {
+            audit_seqs: records[first..].iter().map(|r| r.seq).collect(),
+        });
     }
-    if let Some(new_case) = &write.new_case {
-        insert_case(conn, new_case).await?;
+    for chunk in cases.chunks(ROWS_PER_INSERT) {
+        insert_cases(&mut tx, chunk).await?;
     }
-    let mut audit_seqs = Vec::with_capacity(write.audit.len());
-    for event in &write.audit {
-        let record = seal(head, event.clone());
-        insert_audit(conn, &record).await?;
-        audit_seqs.push(record.seq);
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        insert_audit(&mut tx, chunk).await?;
     }
-    if let Some(claim) = &write.idempotency {
-        insert_idempotency(conn, claim).await?;
+    for chunk in claims.chunks(ROWS_PER_INSERT) {
+        insert_idempotency(&mut tx, chunk).await?;
     }
-    Ok(WriteOutcome::Committed { audit_seqs })
+    tx.commit().await?;
+    Ok(outcomes.into_iter().map(|o| o.expect("every write has an outcome")).collect())
 }
 
-async fn insert_case(conn: &mut SqliteConnection, new: &NewCase) -> Result<(), StoreError> {
-    let case = &new.case;
-    let document = serde_json::to_string(case).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO cases (id, organiser, owner, received_at, person_key, recorded_by, recorded_at, document) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(case.id.to_string())
-    .bind(&case.organiser)
-    .bind(case.owner())
-    .bind(stored_time(&case.received_at))
-    .bind(new.person.as_ref().map(|p| p.as_str()))
-    .bind(&case.recorded_by)
-    .bind(stored_time(&case.recorded_at))
-    .bind(document)
-    .execute(conn)
-    .await?;
+async fn stored_idempotency<'e>(
+    conn: impl sqlx::Executor<'e, Database = Db>,
+    client_id: &str,
+    key: &str,
+) -> Result<Option<(String, StoredResponse)>, StoreError> {
+    let row = sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
+        .bind(client_id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| stored_response(&r)).transpose()
+}
+
+async fn insert_cases(conn: &mut SqliteConnection, rows: &[&NewCase]) -> Result<(), StoreError> {
+    let documents = rows
+        .iter()
+        .map(|new| serde_json::to_string(&new.case).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sql = QueryBuilder::<Db>::new(
+        "INSERT INTO cases (id, organiser, owner, received_at, person_key, recorded_by, recorded_at, document) ",
+    );
+    sql.push_values(rows.iter().zip(documents), |mut row, (new, document)| {
+        let case = &new.case;
+        row.push_bind(case.id.to_string())
+            .push_bind(case.organiser.clone())
+            .push_bind(case.owner().to_string())
+            .push_bind(stored_time(&case.received_at))
+            .push_bind(new.person.as_ref().map(|p| p.as_str().to_string()))
+            .push_bind(case.recorded_by.clone())
+            .push_bind(stored_time(&case.recorded_at))
+            .push_bind(document);
+    });
+    sql.build().persistent(false).execute(conn).await?;
     Ok(())
 }
 
-async fn insert_audit(conn: &mut SqliteConnection, r: &AuditRecord) -> Result<(), StoreError> {
-    let e = &r.event;
-    sqlx::query(
+async fn insert_audit(conn: &mut SqliteConnection, records: &[AuditRecord]) -> Result<(), StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
         "INSERT INTO audit_log (seq, time, client_id, end_user, role, action, purpose, person, organisation, \
-         service, exchange_id, outcome, request_digest, response_digest, correlation_id, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(r.seq)
-    .bind(stored_time(&e.time))
-    .bind(&e.actor.client_id)
-    .bind(&e.actor.end_user)
-    .bind(&e.actor.role)
-    .bind(&e.action)
-    .bind(&e.purpose)
-    .bind(e.person.as_ref().map(|p| p.as_str()))
-    .bind(&e.organisation)
-    .bind(&e.service)
-    .bind(e.exchange_id.map(|id| id.to_string()))
-    .bind(&e.outcome)
-    .bind(&e.request_digest)
-    .bind(&e.response_digest)
-    .bind(&e.correlation_id)
-    .bind(&r.prev_hash)
-    .bind(&r.hash)
-    .execute(conn)
-    .await?;
+         service, exchange_id, outcome, request_digest, response_digest, correlation_id, prev_hash, hash) ",
+    );
+    sql.push_values(records, |mut row, r| {
+        let e = &r.event;
+        row.push_bind(r.seq)
+            .push_bind(stored_time(&e.time))
+            .push_bind(e.actor.client_id.clone())
+            .push_bind(e.actor.end_user.clone())
+            .push_bind(e.actor.role.clone())
+            .push_bind(e.action.clone())
+            .push_bind(e.purpose.clone())
+            .push_bind(e.person.as_ref().map(|p| p.as_str().to_string()))
+            .push_bind(e.organisation.clone())
+            .push_bind(e.service.clone())
+            .push_bind(e.exchange_id.map(|id| id.to_string()))
+            .push_bind(e.outcome.clone())
+            .push_bind(e.request_digest.clone())
+            .push_bind(e.response_digest.clone())
+            .push_bind(e.correlation_id.clone())
+            .push_bind(r.prev_hash.clone())
+            .push_bind(r.hash.clone());
+    });
+    sql.build().persistent(false).execute(conn).await?;
     Ok(())
 }
 
-async fn insert_idempotency(conn: &mut SqliteConnection, claim: &IdempotencyClaim) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO idempotency (client_id, key, request_hash, status, location, body, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&claim.client_id)
-    .bind(&claim.key)
-    .bind(&claim.request_hash)
-    .bind(i64::from(claim.response.status))
-    .bind(&claim.response.location)
-    .bind(&claim.response.body)
-    .bind(stored_time(&Utc::now()))
-    .execute(conn)
-    .await?;
+async fn insert_idempotency(conn: &mut SqliteConnection, claims: &[&IdempotencyClaim]) -> Result<(), StoreError> {
+    let now = stored_time(&Utc::now());
+    let mut sql =
+        QueryBuilder::<Db>::new("INSERT INTO idempotency (client_id, key, request_hash, status, location, body, created_at) ");
+    sql.push_values(claims, |mut row, claim| {
+        row.push_bind(claim.client_id.clone())
+            .push_bind(claim.key.clone())
+            .push_bind(claim.request_hash.clone())
+            .push_bind(i64::from(claim.response.status))
+            .push_bind(claim.response.location.clone())
+            .push_bind(claim.response.body.clone())
+            .push_bind(now.clone());
+    });
+    sql.build().persistent(false).execute(conn).await?;
     Ok(())
 }
 

@@ -249,3 +249,43 @@ async fn the_database_refuses_to_update_or_delete_audit_records() {
     assert!(sqlite::tamper(&t.path, "UPDATE audit_log SET outcome = 'x'").await.is_err());
     assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log").await.is_err());
 }
+
+#[tokio::test]
+async fn one_key_twice_in_one_batch_commits_once() {
+    let t = open().await;
+    let claim = IdempotencyClaim {
+        client_id: "c".into(),
+        key: "k".into(),
+        request_hash: "h".into(),
+        response: StoredResponse {
+            status: 201,
+            location: None,
+            body: b"first".to_vec(),
+        },
+    };
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let store = t.store.clone();
+        let mut w = write_case(case("853", "2026-11-02T09:15:00Z"));
+        let mut claim = claim.clone();
+        claim.response.body = if i == 0 { b"first".to_vec() } else { format!("later {i}").into_bytes() };
+        w.idempotency = Some(claim);
+        handles.push(tokio::spawn(async move { store.commit(w).await.unwrap() }));
+        if i == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut committed = 0;
+    let mut replayed = std::collections::HashSet::new();
+    for h in handles {
+        match h.await.unwrap() {
+            WriteOutcome::Committed { .. } => committed += 1,
+            WriteOutcome::Replayed(r) => {
+                replayed.insert(r.body);
+            }
+            WriteOutcome::KeyReused => panic!("same hash"),
+        }
+    }
+    assert_eq!(committed, 1);
+    assert_eq!(replayed.len(), 1, "every repeat replays the one committed response");
+}
