@@ -34,9 +34,9 @@ pub async fn serve(
     listener: TcpListener,
     acceptor: Arc<SslAcceptor>,
     app: Router,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let mut shutdown: Pin<Box<dyn Future<Output = ()>>> = Box::pin(shutdown);
+    let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
     loop {
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => accepted?,

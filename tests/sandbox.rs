@@ -1,0 +1,147 @@
+//! The newcomer's path through the real binary: start the sandbox, get a token with
+//! `portti token`, submit and read a case, query and verify the audit trail, and have
+//! `portti audit verify` catch a tampered record.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portti");
+
+struct Gateway {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start(dir: &Path) -> Gateway {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("PORTTI_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().is_success()).ok() != Some(true) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the sandbox did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Gateway { child, base }
+}
+
+fn portti(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env_remove("PORTTI_CONFIG")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_quick_start_works_and_verify_catches_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path()).await;
+    assert!(dir.path().join("data/portti.db").exists(), "SQLite under ./data of the working directory");
+
+    let out = portti(dir.path(), &["token", "--client", "ohjaus", "--scopes", "cases:write,cases:read,audit:read", "--orgs", "853,529"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+
+    let http = reqwest::Client::new();
+    let body = json!({ "organiser": "853", "handled_by": { "organisation": "853", "professional": "tt-4711" },
+      "channel": "phone", "language": "svenska",
+      "received_at": "2026-11-02T09:15:00+02:00", "answered_at": "2026-11-02T09:15:09+02:00",
+      "closed_at": "2026-11-02T09:24:00+02:00",
+      "client": { "identity_code": "131052-308t", "given_name": " Aino ", "family_name": "Virtanen",
+                  "municipality": "Åbo", "phone": "040 123 4567" },
+      "contact_person": { "relation": "child", "given_name": "Mikko", "family_name": "Virtanen",
+                          "phone": "+358 50 123 4567" },
+      "topics": [], "outcome": "resolved_first_contact", "notes": "Asked about home care." });
+    let created = http
+        .post(format!("{}/v1/cases", gateway.base))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["client"]["identity_code"], "131052-308T");
+
+    let read: Value = http
+        .get(format!("{}{location}", gateway.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, created);
+
+    let audit: Value = http
+        .get(format!("{}/v1/audit?person=131052-308T", gateway.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
+    let verify: Value = http
+        .get(format!("{}/v1/audit/verify", gateway.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verify["valid"], true);
+    drop(gateway);
+
+    let ok = portti(dir.path(), &["audit", "verify"]);
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("3 records"), "{}", String::from_utf8_lossy(&ok.stdout));
+
+    // An attacker with access to the file removes the guard and edits record 2.
+    let db = dir.path().join("data/portti.db");
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET outcome = 'denied' WHERE seq = 2;")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let broken = portti(dir.path(), &["audit", "verify"]);
+    assert_eq!(broken.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&broken.stdout);
+    assert!(said.contains("BROKEN at record 2"), "{said}");
+}
+
+#[test]
+fn token_refuses_unknown_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portti(dir.path(), &["token", "--client", "x", "--scopes", "cases:everything", "--orgs", "853"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
+}
