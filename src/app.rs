@@ -53,7 +53,8 @@ pub async fn state(config: &Config) -> anyhow::Result<Arc<AppState>> {
         read_connections: config.store.read_connections,
     })
     .await?;
-    let certificate_clients = CertificateClients::new(config.tls.as_ref().map(|t| t.clients.as_slice()).unwrap_or(&[]))?;
+    let certificate_clients =
+        CertificateClients::new(config.tls.as_ref().map(|t| t.clients.as_slice()).unwrap_or(&[]))?;
     Ok(Arc::new(AppState::new(
         store,
         person_hasher(config)?,
@@ -73,7 +74,9 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> anyhow::R
     on_ready(addr);
     match &config.tls {
         Some(tls) => api::tls::serve(listener, api::tls::acceptor(tls)?, app, shutdown_signal()).await,
-        None => Ok(axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?),
+        None => Ok(axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?),
     }
 }
 

@@ -116,7 +116,15 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
     let data_dir = std::env::temp_dir().join(format!("portti-bench-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&data_dir)?;
     let key = sandbox::SigningKey::load_or_create(&data_dir)?;
-    let token = sandbox::mint(&key, "portti-sandbox", "portti", "bench", &[Scope::CasesWrite], &["853".into()], 3600)?;
+    let token = sandbox::mint(
+        &key,
+        "portti-sandbox",
+        "portti",
+        "bench",
+        &[Scope::CasesWrite],
+        &["853".into()],
+        3600,
+    )?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let base = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(std::env::current_exe()?)

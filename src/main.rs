@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "portti", version, about = "Integration gateway to Finland's national social and health care services")]
+#[command(
+    name = "portti",
+    version,
+    about = "Integration gateway to Finland's national social and health care services"
+)]
 struct Cli {
     /// TOML config file; every key can also be set by a PORTTI_… environment variable.
     #[arg(long, env = "PORTTI_CONFIG", global = true)]
@@ -102,18 +106,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { client, scopes, orgs, ttl } => {
+        Command::Token {
+            client,
+            scopes,
+            orgs,
+            ttl,
+        } => {
             anyhow::ensure!(config.sandbox, "portti token only mints tokens for the sandbox");
             let scopes = scopes
                 .iter()
-                .map(|s| Scope::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}; known: {}", known_scopes())))
+                .map(|s| {
+                    Scope::parse(s.trim())
+                        .ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}; known: {}", known_scopes()))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let key = sandbox::SigningKey::load_or_create(&config.data_dir)?;
             let orgs: Vec<String> = orgs.iter().map(|o| o.trim().to_string()).collect();
-            println!("{}", sandbox::mint(&key, &config.auth.issuer, &config.auth.audience, &client, &scopes, &orgs, ttl)?);
+            println!(
+                "{}",
+                sandbox::mint(
+                    &key,
+                    &config.auth.issuer,
+                    &config.auth.audience,
+                    &client,
+                    &scopes,
+                    &orgs,
+                    ttl
+                )?
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
             let store = portti::store::Store::open(&portti::store::StoreConfig {
                 sqlite_path: config.data_path(&config.store.sqlite_file),
                 max_batch: 1,
@@ -127,12 +152,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
-                    println!("audit chain BROKEN at record {}: {} ({} records verified before it)", b.seq, b.reason, head.seq);
+                    println!(
+                        "audit chain BROKEN at record {}: {} ({} records verified before it)",
+                        b.seq, b.reason, head.seq
+                    );
                     Ok(ExitCode::from(2))
                 }
             }
         }
-        Command::Bench { command: BenchCommand::Intake { concurrency, seconds } } => {
+        Command::Bench {
+            command: BenchCommand::Intake { concurrency, seconds },
+        } => {
             let report = portti::bench::intake(concurrency, std::time::Duration::from_secs(seconds)).await?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)

@@ -51,8 +51,16 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         registry.register("case_intakes", "Case submissions by outcome", intakes.clone());
-        registry.register("store_commit_batches", "Group-commit transactions since start", commit_batches.clone());
-        registry.register("store_commit_writes", "Writes committed by group commit since start", commit_writes.clone());
+        registry.register(
+            "store_commit_batches",
+            "Group-commit transactions since start",
+            commit_batches.clone(),
+        );
+        registry.register(
+            "store_commit_writes",
+            "Writes committed by group commit since start",
+            commit_writes.clone(),
+        );
         Self {
             registry,
             requests,

@@ -22,7 +22,11 @@ impl Drop for Gateway {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start(dir: &Path) -> Gateway {
@@ -37,7 +41,12 @@ async fn start(dir: &Path) -> Gateway {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().is_success()).ok() != Some(true) {
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
         assert!(started.elapsed() < Duration::from_secs(30), "the sandbox did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -57,11 +66,31 @@ fn portti(dir: &Path, args: &[&str]) -> std::process::Output {
 async fn the_quick_start_works_and_verify_catches_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = start(dir.path()).await;
-    assert!(dir.path().join("data/portti.db").exists(), "SQLite under ./data of the working directory");
+    assert!(
+        dir.path().join("data/portti.db").exists(),
+        "SQLite under ./data of the working directory"
+    );
 
-    let out = portti(dir.path(), &["token", "--client", "ohjaus", "--scopes", "cases:write,cases:read,audit:read", "--orgs", "853,529"]);
+    let out = portti(
+        dir.path(),
+        &[
+            "token",
+            "--client",
+            "ohjaus",
+            "--scopes",
+            "cases:write,cases:read,audit:read",
+            "--orgs",
+            "853,529",
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
 
     let http = reqwest::Client::new();
     let body = json!({ "organiser": "853", "handled_by": { "organisation": "853", "professional": "tt-4711" },
@@ -120,13 +149,19 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
 
     let ok = portti(dir.path(), &["audit", "verify"]);
     assert!(ok.status.success());
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("3 records"), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("3 records"),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
 
     // An attacker with access to the file removes the guard and edits record 2.
     let db = dir.path().join("data/portti.db");
     {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
         sqlx::raw_sql("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET outcome = 'denied' WHERE seq = 2;")
             .execute(&mut conn)
             .await
@@ -141,7 +176,18 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
 #[test]
 fn token_refuses_unknown_scopes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = portti(dir.path(), &["token", "--client", "x", "--scopes", "cases:everything", "--orgs", "853"]);
+    let out = portti(
+        dir.path(),
+        &[
+            "token",
+            "--client",
+            "x",
+            "--scopes",
+            "cases:everything",
+            "--orgs",
+            "853",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
 }

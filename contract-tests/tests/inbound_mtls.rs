@@ -12,21 +12,23 @@ struct Running {
 
 async fn start() -> Running {
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = data.path().to_path_buf();
     let client = |cn: &str, org: &str| CertificateClient {
         subject_cn: cn.into(),
         client_id: cn.into(),
         scopes: vec!["cases:write".into(), "cases:read".into()],
         orgs: vec![org.into()],
     };
-    config.tls = Some(TlsSettings {
-        cert_file: cert_path("gateway.pem"),
-        key_file: cert_path("gateway.key"),
-        client_ca_file: Some(cert_path("demo-ca.pem")),
-        clients: vec![client("ohjaus-853", "853"), client("yhteyskeskus-529", "529")],
-    });
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(TlsSettings {
+            cert_file: cert_path("gateway.pem"),
+            key_file: cert_path("gateway.key"),
+            client_ca_file: Some(cert_path("demo-ca.pem")),
+            clients: vec![client("ohjaus-853", "853"), client("yhteyskeskus-529", "529")],
+        }),
+        ..Config::default()
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         portti::app::run(config, move |addr| {
@@ -51,16 +53,29 @@ fn case() -> Value {
 async fn a_client_certificate_is_an_api_client_with_its_organisations() {
     let gw = start().await;
     let turku = https_client(Some("ohjaus-853")).unwrap();
-    let created = turku.post(format!("{}/v1/cases", gw.base)).json(&case()).send().await.unwrap();
+    let created = turku
+        .post(format!("{}/v1/cases", gw.base))
+        .json(&case())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
-    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let read = turku.get(format!("{}/v1/cases/{id}", gw.base)).send().await.unwrap();
     assert_eq!(read.status(), 200);
 
     let naantali = https_client(Some("yhteyskeskus-529")).unwrap();
     let foreign = naantali.get(format!("{}/v1/cases/{id}", gw.base)).send().await.unwrap();
     assert_eq!(foreign.status(), 404);
-    let write_foreign = naantali.post(format!("{}/v1/cases", gw.base)).json(&case()).send().await.unwrap();
+    let write_foreign = naantali
+        .post(format!("{}/v1/cases", gw.base))
+        .json(&case())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(write_foreign.status(), 403);
 }
 
@@ -69,8 +84,17 @@ async fn without_a_certificate_a_bearer_token_is_needed() {
     let gw = start().await;
     let anonymous = https_client(None).unwrap();
     let health = anonymous.get(format!("{}/healthz", gw.base)).send().await.unwrap();
-    assert_eq!(health.status(), 200, "the server certificate verifies against the demo CA");
-    let refused = anonymous.post(format!("{}/v1/cases", gw.base)).json(&case()).send().await.unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "the server certificate verifies against the demo CA"
+    );
+    let refused = anonymous
+        .post(format!("{}/v1/cases", gw.base))
+        .json(&case())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
 }

@@ -49,7 +49,16 @@ pub async fn query(
     require(&caller, Scope::AuditRead)?;
     let mut errors = Vec::new();
     params.only(
-        &["person", "from", "to", "actor", "action", "organisation", "cursor", "limit"],
+        &[
+            "person",
+            "from",
+            "to",
+            "actor",
+            "action",
+            "organisation",
+            "cursor",
+            "limit",
+        ],
         &mut errors,
     );
     let organisations = organisations(&state, &caller, &params, &mut errors)?;
@@ -86,7 +95,13 @@ pub async fn query(
     if let [only] = query.organisations.as_slice() {
         event.organisation = Some(only.clone());
     }
-    state.store.commit(Write { audit: vec![event], ..Write::default() }).await?;
+    state
+        .store
+        .commit(Write {
+            audit: vec![event],
+            ..Write::default()
+        })
+        .await?;
     Ok(Json(AuditPage {
         items: page.items,
         next_cursor: page.next,

@@ -22,7 +22,10 @@ pub(super) fn require(caller: &Caller, scope: Scope) -> Result<(), ApiError> {
     if caller.has(scope) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("the token lacks the scope {}", scope.as_str())))
+        Err(ApiError::Forbidden(format!(
+            "the token lacks the scope {}",
+            scope.as_str()
+        )))
     }
 }
 
@@ -46,7 +49,9 @@ fn replay(stored: StoredResponse) -> Response {
     if let Some(location) = stored.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
 
@@ -77,7 +82,11 @@ pub async fn create(
     if let Some(key) = &key {
         if let Some((hash, stored)) = state.store.idempotent_response(&caller.client_id, key).await? {
             state.metrics.case_intake("replayed");
-            return if hash == request_hash { Ok(replay(stored)) } else { Err(ApiError::IdempotencyKeyReused) };
+            return if hash == request_hash {
+                Ok(replay(stored))
+            } else {
+                Err(ApiError::IdempotencyKeyReused)
+            };
         }
     }
     let input: CaseInput = body.parse().inspect_err(|_| state.metrics.case_intake("invalid"))?;
@@ -102,7 +111,13 @@ pub async fn create(
     if !caller.acts_for(case.owner()) {
         state.metrics.case_intake("forbidden");
         event.outcome = "denied".into();
-        state.store.commit(Write { audit: vec![event], ..Write::default() }).await?;
+        state
+            .store
+            .commit(Write {
+                audit: vec![event],
+                ..Write::default()
+            })
+            .await?;
         return Err(ApiError::Forbidden(format!(
             "this client may not act for organisation {}",
             case.owner()
@@ -131,7 +146,10 @@ pub async fn create(
             state.metrics.case_intake("accepted");
             Ok((
                 StatusCode::CREATED,
-                [(header::CONTENT_TYPE, "application/json".to_string()), (header::LOCATION, location)],
+                [
+                    (header::CONTENT_TYPE, "application/json".to_string()),
+                    (header::LOCATION, location),
+                ],
                 response_body,
             )
                 .into_response())
@@ -166,11 +184,21 @@ pub async fn get_one(
     let mut event = audit_event(&caller, &request_id, "case.read", if allowed { "ok" } else { "denied" });
     event.person = case.identity_code().map(|id| state.hasher.key_of(id));
     event.organisation = Some(case.owner().to_string());
-    let body = if allowed { serde_json::to_vec(&case).map_err(|_| ApiError::Internal)? } else { Vec::new() };
+    let body = if allowed {
+        serde_json::to_vec(&case).map_err(|_| ApiError::Internal)?
+    } else {
+        Vec::new()
+    };
     if allowed {
         event.response_digest = Some(digest(&body));
     }
-    state.store.commit(Write { audit: vec![event], ..Write::default() }).await?;
+    state
+        .store
+        .commit(Write {
+            audit: vec![event],
+            ..Write::default()
+        })
+        .await?;
     if !allowed {
         return Err(not_found());
     }
@@ -185,12 +213,19 @@ pub struct CasePage {
     pub next_cursor: Option<String>,
 }
 
-pub(super) fn parse_time_param(params: &QueryParams, name: &str, errors: &mut Vec<InvalidField>) -> Option<DateTime<Utc>> {
+pub(super) fn parse_time_param(
+    params: &QueryParams,
+    name: &str,
+    errors: &mut Vec<InvalidField>,
+) -> Option<DateTime<Utc>> {
     let v = params.get(name)?;
     match DateTime::parse_from_rfc3339(v) {
         Ok(t) => Some(t.with_timezone(&Utc)),
         Err(_) => {
-            errors.push(InvalidField::parameter(name, "must be an RFC 3339 timestamp with an offset"));
+            errors.push(InvalidField::parameter(
+                name,
+                "must be an RFC 3339 timestamp with an offset",
+            ));
             None
         }
     }
@@ -222,7 +257,10 @@ pub(super) fn organisations(
                 Ok(Vec::new())
             }
             Some(org) if caller.acts_for(&org.id) => Ok(vec![org.id]),
-            Some(org) => Err(ApiError::Forbidden(format!("this client may not act for organisation {}", org.id))),
+            Some(org) => Err(ApiError::Forbidden(format!(
+                "this client may not act for organisation {}",
+                org.id
+            ))),
         },
     }
 }
@@ -289,7 +327,13 @@ pub async fn list(
         event.response_digest = Some(body_digest.clone());
     }
     if !audit.is_empty() {
-        state.store.commit(Write { audit, ..Write::default() }).await?;
+        state
+            .store
+            .commit(Write {
+                audit,
+                ..Write::default()
+            })
+            .await?;
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

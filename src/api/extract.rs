@@ -1,9 +1,9 @@
 //! Request extractors that answer with problem details instead of axum's plain-text rejections.
 
 use super::problem::{ApiError, InvalidField};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 
 /// The raw JSON body with its digest, checked for content type and size; parse with [`JsonBody::parse`].
@@ -18,7 +18,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let limit = req.extensions().get::<super::layers::BodyLimit>().map(|l| l.0).unwrap_or(usize::MAX);
+        let limit = req
+            .extensions()
+            .get::<super::layers::BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(usize::MAX);
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|_| ApiError::PayloadTooLarge(limit))?;
@@ -105,14 +109,21 @@ fn serde_urlencoded_pairs(query: &str) -> Option<Vec<(String, String)>> {
 
 impl QueryParams {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     /// Refuses parameters the endpoint does not know, so a typo is not silently ignored.
     pub fn only(&self, known: &[&str], errors: &mut Vec<InvalidField>) {
         for (k, _) in &self.0 {
             if !known.contains(&k.as_str()) {
-                errors.push(InvalidField::parameter(k, format!("unknown parameter; known are {}", known.join(", "))));
+                errors.push(InvalidField::parameter(
+                    k,
+                    format!("unknown parameter; known are {}", known.join(", ")),
+                ));
             }
         }
     }

@@ -76,7 +76,8 @@ pub async fn body_limits(State(state): State<Arc<AppState>>, mut req: Request, n
         return ApiError::MalformedJson(format!("nested deeper than {} levels", state.limits.json_depth))
             .into_response();
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// The deepest nesting of arrays and objects, counted without parsing (strings skipped).
@@ -163,10 +164,9 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
 }
 
 fn bearer(req: &Request) -> Result<&str, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthenticated("send Authorization: Bearer <token> or a client certificate".into()))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthenticated("send Authorization: Bearer <token> or a client certificate".into())
+    })?;
     value
         .to_str()
         .ok()

@@ -10,8 +10,8 @@ mod ops;
 pub mod problem;
 pub mod tls;
 
-use crate::auth::{CertificateClients, TokenVerifier};
 use crate::audit::PersonHasher;
+use crate::auth::{CertificateClients, TokenVerifier};
 use crate::case::OrganisationRegistry;
 use crate::config::LimitSettings;
 use crate::metrics::Metrics;
@@ -67,7 +67,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/cases/{id}", get(cases::get_one))
         .route("/v1/audit", get(audit::query))
         .route("/v1/audit/verify", get(audit::verify))
-        .route_layer(middleware::from_fn_with_state(state.clone(), layers::per_client_concurrency))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::per_client_concurrency,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), layers::authenticate));
     let public = Router::new()
         .route("/healthz", get(ops::healthz))

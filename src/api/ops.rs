@@ -5,8 +5,8 @@ use super::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Liveness: the process answers. No I/O, so its rate is the server's ceiling.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
@@ -26,11 +26,15 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let stats = state.store.commit_stats();
-    state
-        .metrics
-        .set_commit_stats(stats.batches.load(Ordering::Relaxed), stats.writes.load(Ordering::Relaxed));
+    state.metrics.set_commit_stats(
+        stats.batches.load(Ordering::Relaxed),
+        stats.writes.load(Ordering::Relaxed),
+    );
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
 }

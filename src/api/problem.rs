@@ -73,9 +73,24 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<String>) {
         use ApiError::*;
         match self {
-            Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "The request has invalid fields", None),
-            MalformedJson(d) => (StatusCode::BAD_REQUEST, "malformed-json", "The body is not valid JSON", Some(d.clone())),
-            Unauthenticated(d) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", Some(d.clone())),
+            Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "The request has invalid fields",
+                None,
+            ),
+            MalformedJson(d) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON",
+                Some(d.clone()),
+            ),
+            Unauthenticated(d) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+                Some(d.clone()),
+            ),
             Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed", Some(d.clone())),
             NotFound(d) => (StatusCode::NOT_FOUND, "not-found", "Not found", Some(d.clone())),
             PayloadTooLarge(max) => (
@@ -102,8 +117,18 @@ impl ApiError {
                 "Too many concurrent requests from this client",
                 None,
             ),
-            Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long", None),
-            Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", Some(d.clone())),
+            Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "The request took too long",
+                None,
+            ),
+            Unavailable(d) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+                Some(d.clone()),
+            ),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", None),
         }
     }
@@ -141,7 +166,12 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))], body).into_response();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+            body,
+        )
+            .into_response();
         match self {
             ApiError::Unauthenticated(_) => {
                 response
@@ -149,7 +179,9 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyRequests | ApiError::Unavailable(_) | ApiError::Timeout => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -62,7 +62,8 @@ impl Harness {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        let body =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         (status, headers, body)
     }
 
@@ -120,7 +121,11 @@ fn assert_problem(headers: &HeaderMap, body: &Value, status: StatusCode) {
 fn pointers(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["pointer"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["pointer"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -209,18 +214,24 @@ async fn malformed_bodies_get_problems_never_a_500() {
 async fn a_streamed_body_over_the_limit_is_refused() {
     let h = harness_with(|l| l.body_bytes = 1024).await;
     let t = h.token("ohjaus", ALL, &["853"]);
-    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok("{\"notes\":\"".into()), Ok("x".repeat(2000)), Ok("\"}".into())];
+    let chunks: Vec<Result<String, std::io::Error>> =
+        vec![Ok("{\"notes\":\"".into()), Ok("x".repeat(2000)), Ok("\"}".into())];
     let body = Body::from_stream(futures_stream(chunks));
     let (s, hd, b) = h.post_raw(&t, "application/json", body).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert_problem(&hd, &b, s);
 }
 
-fn futures_stream(items: Vec<Result<String, std::io::Error>>) -> impl futures_core::Stream<Item = Result<String, std::io::Error>> {
+fn futures_stream(
+    items: Vec<Result<String, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<String, std::io::Error>> {
     struct Iter(std::vec::IntoIter<Result<String, std::io::Error>>);
     impl futures_core::Stream for Iter {
         type Item = Result<String, std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             std::task::Poll::Ready(self.0.next())
         }
     }
@@ -280,16 +291,32 @@ async fn no_client_reads_or_writes_another_organisations_data() {
     let (_, _, audit) = h.get(&naantali, "/v1/audit?person=131052-308T").await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 0);
     let (_, _, audit) = h.get(&turku, "/v1/audit?person=131052-308T").await;
-    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["case.create", "case.create", "case.read", "case.list"], "the refused write and the denied read are audited too");
-    let outcomes: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["case.create", "case.create", "case.read", "case.list"],
+        "the refused write and the denied read are audited too"
+    );
+    let outcomes: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["ok", "denied", "denied", "ok"]);
     // A case organised by one municipality and handled by another is visible to both.
     let mut shared = example();
     shared["organiser"] = json!("529");
     let (s, _, created) = h.post(&turku, &shared, &[]).await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, _, _) = h.get(&naantali, &format!("/v1/cases/{}", created["id"].as_str().unwrap())).await;
+    let (s, _, _) = h
+        .get(&naantali, &format!("/v1/cases/{}", created["id"].as_str().unwrap()))
+        .await;
     assert_eq!(s, StatusCode::OK);
 }
 
@@ -351,8 +378,11 @@ async fn concurrent_repeats_of_one_key_create_one_case() {
 async fn the_audit_trail_records_who_did_what_and_verifies() {
     let h = harness().await;
     let t = h.token("ohjaus", ALL, &["853"]);
-    let (_, _, created) = h.post(&t, &example(), &[("x-request-id", "corr-1"), ("x-end-user", "tt-4711")]).await;
-    h.get(&t, &format!("/v1/cases/{}", created["id"].as_str().unwrap())).await;
+    let (_, _, created) = h
+        .post(&t, &example(), &[("x-request-id", "corr-1"), ("x-end-user", "tt-4711")])
+        .await;
+    h.get(&t, &format!("/v1/cases/{}", created["id"].as_str().unwrap()))
+        .await;
     h.get(&t, "/v1/cases").await;
     let (s, _, audit) = h.get(&t, "/v1/audit?person=131052-308t&action=case.create").await;
     assert_eq!(s, StatusCode::OK);
@@ -365,9 +395,17 @@ async fn the_audit_trail_records_who_did_what_and_verifies() {
     assert_eq!(r["organisation"], "853");
     assert_eq!(r["request_digest"].as_str().unwrap().len(), 64);
     assert_eq!(r["response_digest"].as_str().unwrap().len(), 64);
-    assert!(!r.to_string().contains("131052"), "the trail never holds the identity code");
+    assert!(
+        !r.to_string().contains("131052"),
+        "the trail never holds the identity code"
+    );
     let (_, _, all) = h.get(&t, "/v1/audit?person=131052-308T").await;
-    let actions: Vec<&str> = all["items"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["case.create", "case.read", "case.list", "audit.query"]);
     let (_, _, page) = h.get(&t, "/v1/audit?limit=2").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
@@ -383,20 +421,28 @@ async fn the_audit_trail_records_who_did_what_and_verifies() {
 async fn bad_query_parameters_are_each_named() {
     let h = harness().await;
     let t = h.token("ohjaus", ALL, &["853"]);
-    let (s, hd, b) = h.get(&t, "/v1/audit?person=131052-308A&from=yesterday&limit=0&colour=red").await;
+    let (s, hd, b) = h
+        .get(&t, "/v1/audit?person=131052-308A&from=yesterday&limit=0&colour=red")
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_problem(&hd, &b, s);
-    let mut params: Vec<&str> = b["errors"].as_array().unwrap().iter().map(|e| e["parameter"].as_str().unwrap()).collect();
+    let mut params: Vec<&str> = b["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["parameter"].as_str().unwrap())
+        .collect();
     params.sort();
     assert_eq!(params, ["colour", "from", "limit", "person"]);
-    assert!(!b.to_string().contains("131052"), "a problem never echoes an identity code");
+    assert!(
+        !b.to_string().contains("131052"),
+        "a problem never echoes an identity code"
+    );
     let (s, _, _) = h.get(&t, "/v1/cases?cursor=not-a-cursor").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, _, _) = h.get(&t, "/v1/cases/not-a-uuid").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _, b) = h
-        .post(&t, &example(), &[("x-end-user", "131052-308T")])
-        .await;
+    let (s, _, b) = h.post(&t, &example(), &[("x-end-user", "131052-308T")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
 
@@ -414,7 +460,12 @@ async fn cases_are_listed_in_pages() {
     let (_, _, first) = h.get(&t, "/v1/cases?limit=2&from=2026-11-02T11:00:00Z").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     let cursor = first["next_cursor"].as_str().unwrap().to_string();
-    let (_, _, second) = h.get(&t, &format!("/v1/cases?limit=2&from=2026-11-02T11:00:00Z&cursor={cursor}")).await;
+    let (_, _, second) = h
+        .get(
+            &t,
+            &format!("/v1/cases?limit=2&from=2026-11-02T11:00:00Z&cursor={cursor}"),
+        )
+        .await;
     assert_eq!(second["items"].as_array().unwrap().len(), 2);
     assert!(second.get("next_cursor").is_none());
     assert_eq!(second["items"][1]["received_at"], "2026-11-02T14:00:00Z");
@@ -452,8 +503,17 @@ async fn operations_endpoints_answer_without_a_token() {
     assert!(text.contains("route=\"/v1/cases\""));
     assert!(!text.contains("131052"), "metrics never hold identity codes");
     let (_, _, doc) = h.call(Request::get("/openapi.json").body(Body::empty()).unwrap()).await;
-    for path in ["/v1/cases", "/v1/cases/{id}", "/v1/audit", "/v1/audit/verify", "/healthz"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/v1/cases",
+        "/v1/cases/{id}",
+        "/v1/audit",
+        "/v1/audit/verify",
+        "/healthz",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"].get("Case").is_some());
 }

@@ -46,7 +46,9 @@ pub async fn serve(
         let app = app.clone();
         tokio::spawn(async move {
             let Ok(ssl) = Ssl::new(acceptor.context()) else { return };
-            let Ok(mut stream) = SslStream::new(ssl, tcp) else { return };
+            let Ok(mut stream) = SslStream::new(ssl, tcp) else {
+                return;
+            };
             if let Err(e) = Pin::new(&mut stream).accept().await {
                 tracing::debug!(error = %e, "TLS handshake failed");
                 return;
@@ -56,7 +58,9 @@ pub async fn serve(
                     .entries_by_nid(Nid::COMMONNAME)
                     .next()
                     .and_then(|e| e.data().to_string().ok())
-                    .map(|cn| PeerCertificate { subject_cn: cn.to_string() })
+                    .map(|cn| PeerCertificate {
+                        subject_cn: cn.to_string(),
+                    })
             });
             let service = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 if let Some(peer) = &peer {

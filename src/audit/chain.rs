@@ -121,7 +121,10 @@ impl Verification {
         }
         let expected = self.head.seq + 1;
         let problem = if record.seq != expected {
-            Some(format!("expected sequence number {expected}, found {} (a record is missing or out of order)", record.seq))
+            Some(format!(
+                "expected sequence number {expected}, found {} (a record is missing or out of order)",
+                record.seq
+            ))
         } else if record.prev_hash != self.head.hash {
             Some("prev_hash does not match the previous record's hash".to_string())
         } else if hash(&record.prev_hash, record.seq, &record.event) != record.hash {

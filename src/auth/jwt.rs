@@ -162,9 +162,10 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["iss", "aud", "exp", "nbf"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway_s;
-        let candidates = self.keys.iter().filter(|k| {
-            k.algorithm == header.alg && (header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
-        });
+        let candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.algorithm == header.alg && (header.kid.is_none() || k.kid.is_none() || k.kid == header.kid));
         let mut last = VerifyError::Signature;
         for key in candidates {
             match decode::<Claims>(token, &key.key, &validation) {
@@ -178,7 +179,9 @@ impl TokenVerifier {
                         ErrorKind::InvalidIssuer => return Err(VerifyError::Claims("iss".into())),
                         ErrorKind::InvalidAudience => return Err(VerifyError::Claims("aud".into())),
                         ErrorKind::MissingRequiredClaim(c) => return Err(VerifyError::Claims(c.clone())),
-                        ErrorKind::Json(_) => return Err(VerifyError::Claims("claims are not the expected JSON".into())),
+                        ErrorKind::Json(_) => {
+                            return Err(VerifyError::Claims("claims are not the expected JSON".into()))
+                        }
                         _ => VerifyError::Malformed,
                     };
                 }
@@ -214,7 +217,10 @@ fn claims_to_caller(c: Claims) -> Result<(Caller, u64), VerifyError> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -248,7 +254,16 @@ mod tests {
         assert_eq!(caller.client_id, "ohjaus");
         assert_eq!(caller.scopes, vec![Scope::CasesWrite, Scope::CasesRead]);
         assert_eq!(caller.orgs, vec!["853"]);
-        let minted = sandbox::mint(&key, "portti-sandbox", "portti", "c", &[Scope::AuditRead], &["529".into()], 60).unwrap();
+        let minted = sandbox::mint(
+            &key,
+            "portti-sandbox",
+            "portti",
+            "c",
+            &[Scope::AuditRead],
+            &["529".into()],
+            60,
+        )
+        .unwrap();
         assert!(verifier(&key).verify(&minted).unwrap().has(Scope::AuditRead));
     }
 
@@ -285,7 +300,12 @@ mod tests {
         let mut c = claims();
         c.as_object_mut().unwrap().remove("nbf");
         assert!(matches!(v.verify(&token(&key, c)), Err(VerifyError::Claims(_))));
-        let hs = encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(b"k")).unwrap();
+        let hs = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
         assert_eq!(v.verify(&hs), Err(VerifyError::Algorithm));
     }
 

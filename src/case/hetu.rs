@@ -63,8 +63,8 @@ impl IdentityCode {
             return Err(HetuError::IndividualNumber);
         }
         let two = |i: usize| -> u32 { code[i..i + 2].parse().unwrap_or(0) };
-        let birth_date = NaiveDate::from_ymd_opt(century + two(4) as i32, two(2), two(0))
-            .ok_or(HetuError::ImpossibleDate)?;
+        let birth_date =
+            NaiveDate::from_ymd_opt(century + two(4) as i32, two(2), two(0)).ok_or(HetuError::ImpossibleDate)?;
         let number: u64 = format!("{}{}", &code[..6], &code[7..10])
             .parse()
             .map_err(|_| HetuError::DateDigits)?;

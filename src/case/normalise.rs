@@ -2,8 +2,8 @@
 
 use super::input::{CaseInput, ClientInput, ContactPersonInput, HandledByInput, TopicInput};
 use super::{
-    hetu, municipality, phone, Case, Channel, Client, ContactPerson, HandledBy, IdentityCode,
-    Language, OrganisationRegistry, Outcome, Relation, Topic,
+    hetu, municipality, phone, Case, Channel, Client, ContactPerson, HandledBy, IdentityCode, Language,
+    OrganisationRegistry, Outcome, Relation, Topic,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -116,7 +116,10 @@ pub fn normalise(input: CaseInput, cx: &Context<'_>) -> Result<Case, Vec<FieldEr
     let notes = optional(&input.notes).and_then(|v| {
         let notes = free_text(&mut e, "/notes", v, cx.limits.notes_chars)?;
         if hetu::contains_identity_code(&notes) {
-            e.add("/notes", "must not contain a personal identity code; give it in client.identity_code");
+            e.add(
+                "/notes",
+                "must not contain a personal identity code; give it in client.identity_code",
+            );
             return None;
         }
         Some(notes)
@@ -156,7 +159,10 @@ fn organisation(e: &mut Errors, cx: &Context<'_>, pointer: &str, value: &str) ->
     match cx.registry.resolve(value) {
         Some(org) => Some(org.id),
         None => {
-            e.add(pointer, "is not a known municipality (code, Finnish or Swedish name) or configured organisation");
+            e.add(
+                pointer,
+                "is not a known municipality (code, Finnish or Swedish name) or configured organisation",
+            );
             None
         }
     }
@@ -171,7 +177,10 @@ fn handled_by(e: &mut Errors, cx: &Context<'_>, input: HandledByInput) -> Option
             e.add("/handled_by/professional", "at most 64 characters");
             None
         } else if hetu::contains_identity_code(p) {
-            e.add("/handled_by/professional", "must be a user id, not a personal identity code");
+            e.add(
+                "/handled_by/professional",
+                "must be a user id, not a personal identity code",
+            );
             None
         } else {
             Some(p.to_string())
@@ -195,7 +204,10 @@ fn timestamp(e: &mut Errors, cx: &Context<'_>, pointer: &str, value: &str) -> Op
             }
         }
         Err(_) => {
-            e.add(pointer, "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-02T09:15:00+02:00");
+            e.add(
+                pointer,
+                "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-02T09:15:00+02:00",
+            );
             None
         }
     }
@@ -204,7 +216,10 @@ fn timestamp(e: &mut Errors, cx: &Context<'_>, pointer: &str, value: &str) -> Op
 fn client(e: &mut Errors, cx: &Context<'_>, input: ClientInput) -> Option<Client> {
     let identity = match optional(&input.identity_code) {
         None => {
-            e.add("/client/identity_code", "is required for an identified client; omit client for an anonymous contact");
+            e.add(
+                "/client/identity_code",
+                "is required for an identified client; omit client for an anonymous contact",
+            );
             None
         }
         Some(v) => match IdentityCode::parse(v) {
@@ -220,7 +235,10 @@ fn client(e: &mut Errors, cx: &Context<'_>, input: ClientInput) -> Option<Client
     let municipality = optional(&input.municipality).and_then(|v| match municipality::resolve(v) {
         Some(m) => Some(m.code.clone()),
         None => {
-            e.add("/client/municipality", "is not a municipality code, Finnish or Swedish name");
+            e.add(
+                "/client/municipality",
+                "is not a municipality code, Finnish or Swedish name",
+            );
             None
         }
     });
@@ -271,7 +289,10 @@ fn topic(e: &mut Errors, pointer: &str, input: TopicInput) -> Option<Topic> {
             if is_oid(s) {
                 Some(s.to_string())
             } else {
-                e.add(&format!("{pointer}/code_system"), "must be an OID, e.g. 1.2.246.537.6.1221");
+                e.add(
+                    &format!("{pointer}/code_system"),
+                    "must be an OID, e.g. 1.2.246.537.6.1221",
+                );
                 None
             }
         });

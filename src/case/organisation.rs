@@ -52,9 +52,11 @@ impl OrganisationRegistry {
         }
         let key = |s: &str| -> String { s.trim().nfc().flat_map(char::to_lowercase).collect() };
         let wanted = key(input);
-        if let Some(org) = self.configured.values().find(|o| {
-            o.oid.as_deref() == Some(input) || key(&o.name_fi) == wanted || key(&o.name_sv) == wanted
-        }) {
+        if let Some(org) = self
+            .configured
+            .values()
+            .find(|o| o.oid.as_deref() == Some(input) || key(&o.name_fi) == wanted || key(&o.name_sv) == wanted)
+        {
             return Some(org.clone());
         }
         municipality::resolve(input).map(|m| Organisation {

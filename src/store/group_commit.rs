@@ -10,10 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Writes a batch in one transaction. On any error the whole batch is rolled back.
 pub trait BatchWriter: Send + 'static {
-    fn write_batch(
-        &mut self,
-        batch: &[Write],
-    ) -> impl Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send;
+    fn write_batch(&mut self, batch: &[Write]) -> impl Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send;
 }
 
 type Pending = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);

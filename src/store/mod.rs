@@ -61,7 +61,9 @@ pub struct StoredResponse {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
-    Committed { audit_seqs: Vec<i64> },
+    Committed {
+        audit_seqs: Vec<i64>,
+    },
     /// The key was used before with the same request: here is the first response.
     Replayed(StoredResponse),
     /// The key was used before with a different request; nothing was written.

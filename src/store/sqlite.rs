@@ -11,7 +11,9 @@ use crate::case::Case;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite as Db, SqliteConnection};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,7 +26,13 @@ fn migrator() -> Migrator {
     let migrations = MIGRATIONS
         .iter()
         .map(|&(version, description, sql)| {
-            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
         })
         .collect::<Vec<_>>();
     Migrator {
@@ -116,7 +124,8 @@ impl Sqlite {
                 .push_bind(id)
                 .push("))");
         }
-        sql.push(" ORDER BY received_at, id LIMIT ").push_bind(i64::from(q.limit) + 1);
+        sql.push(" ORDER BY received_at, id LIMIT ")
+            .push_bind(i64::from(q.limit) + 1);
         let rows = sql.build().fetch_all(&self.readers).await?;
         let more = rows.len() > q.limit as usize;
         let rows = &rows[..rows.len().min(q.limit as usize)];
@@ -166,7 +175,11 @@ impl Sqlite {
             .take(q.limit as usize)
             .map(audit_record)
             .collect::<Result<_, _>>()?;
-        let next = if more { items.last().map(|r| r.seq.to_string()) } else { None };
+        let next = if more {
+            items.last().map(|r| r.seq.to_string())
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
@@ -286,7 +299,11 @@ const ROWS_PER_INSERT: usize = 1000;
 
 /// One transaction for the whole batch, with one multi-row INSERT per table: a statement
 /// costs a round trip to SQLite's thread, a row inside a statement almost nothing.
-async fn write_batch(conn: &mut SqliteConnection, head: &mut ChainHead, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    head: &mut ChainHead,
+    batch: &[Write],
+) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut tx = conn.begin().await?;
     let mut outcomes: Vec<Option<WriteOutcome>> = Vec::with_capacity(batch.len());
     // A key claimed earlier in this same batch answers like a stored one.
@@ -335,7 +352,10 @@ async fn write_batch(conn: &mut SqliteConnection, head: &mut ChainHead, batch: &
         insert_idempotency(&mut tx, chunk).await?;
     }
     tx.commit().await?;
-    Ok(outcomes.into_iter().map(|o| o.expect("every write has an outcome")).collect())
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.expect("every write has an outcome"))
+        .collect())
 }
 
 async fn stored_idempotency<'e>(
@@ -343,11 +363,12 @@ async fn stored_idempotency<'e>(
     client_id: &str,
     key: &str,
 ) -> Result<Option<(String, StoredResponse)>, StoreError> {
-    let row = sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
-        .bind(client_id)
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT request_hash, status, location, body FROM idempotency WHERE client_id = ? AND key = ?")
+            .bind(client_id)
+            .bind(key)
+            .fetch_optional(conn)
+            .await?;
     row.map(|r| stored_response(&r)).transpose()
 }
 
@@ -405,8 +426,9 @@ async fn insert_audit(conn: &mut SqliteConnection, records: &[AuditRecord]) -> R
 
 async fn insert_idempotency(conn: &mut SqliteConnection, claims: &[&IdempotencyClaim]) -> Result<(), StoreError> {
     let now = stored_time(&Utc::now());
-    let mut sql =
-        QueryBuilder::<Db>::new("INSERT INTO idempotency (client_id, key, request_hash, status, location, body, created_at) ");
+    let mut sql = QueryBuilder::<Db>::new(
+        "INSERT INTO idempotency (client_id, key, request_hash, status, location, body, created_at) ",
+    );
     sql.push_values(claims, |mut row, claim| {
         row.push_bind(claim.client_id.clone())
             .push_bind(claim.key.clone())

@@ -91,7 +91,11 @@ async fn a_failing_write_leaves_nothing_behind_and_spares_its_batch() {
     let mut handles = Vec::new();
     for i in 0..20 {
         let store = t.store.clone();
-        let w = if i == 10 { write_case(c.clone()) } else { write_case(case("529", "2026-11-02T09:15:00Z")) };
+        let w = if i == 10 {
+            write_case(c.clone())
+        } else {
+            write_case(case("529", "2026-11-02T09:15:00Z"))
+        };
         handles.push(tokio::spawn(async move { store.commit(w).await }));
     }
     let mut failures = 0;
@@ -113,7 +117,10 @@ async fn concurrent_writes_form_one_unbroken_chain() {
     for _ in 0..200 {
         let store = t.store.clone();
         handles.push(tokio::spawn(async move {
-            store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap()
+            store
+                .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
+                .await
+                .unwrap()
         }));
     }
     for h in handles {
@@ -121,13 +128,22 @@ async fn concurrent_writes_form_one_unbroken_chain() {
     }
     let chain = t.store.audit_chain(0, 1000).await.unwrap();
     assert_eq!(audit::verify(&chain).unwrap().seq, 200);
-    assert!(t.store.commit_stats().batches.load(std::sync::atomic::Ordering::Relaxed) < 200);
+    assert!(
+        t.store
+            .commit_stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 200
+    );
 }
 
 #[tokio::test]
 async fn the_chain_head_survives_a_restart() {
     let t = open().await;
-    t.store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap();
+    t.store
+        .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
+        .await
+        .unwrap();
     drop(t.store);
     let store = Store::open(&StoreConfig {
         sqlite_path: t.path.clone(),
@@ -136,7 +152,10 @@ async fn the_chain_head_survives_a_restart() {
     })
     .await
     .unwrap();
-    store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap();
+    store
+        .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
+        .await
+        .unwrap();
     let chain = store.audit_chain(0, 10).await.unwrap();
     assert_eq!(audit::verify(&chain).unwrap().seq, 2);
 }
@@ -156,14 +175,24 @@ async fn idempotency_keys_replay_or_refuse() {
     };
     let mut w = write_case(case("853", "2026-11-02T09:15:00Z"));
     w.idempotency = Some(claim("h1"));
-    assert!(matches!(t.store.commit(w).await.unwrap(), WriteOutcome::Committed { .. }));
+    assert!(matches!(
+        t.store.commit(w).await.unwrap(),
+        WriteOutcome::Committed { .. }
+    ));
     let mut again = write_case(case("853", "2026-11-02T09:15:00Z"));
     again.idempotency = Some(claim("h1"));
-    assert_eq!(t.store.commit(again).await.unwrap(), WriteOutcome::Replayed(claim("h1").response));
+    assert_eq!(
+        t.store.commit(again).await.unwrap(),
+        WriteOutcome::Replayed(claim("h1").response)
+    );
     let mut other = write_case(case("853", "2026-11-02T09:15:00Z"));
     other.idempotency = Some(claim("h2"));
     assert_eq!(t.store.commit(other).await.unwrap(), WriteOutcome::KeyReused);
-    assert_eq!(t.store.audit_chain(0, 10).await.unwrap().len(), 1, "a replay writes nothing");
+    assert_eq!(
+        t.store.audit_chain(0, 10).await.unwrap().len(),
+        1,
+        "a replay writes nothing"
+    );
     let (hash, _) = t.store.idempotent_response("c", "k1").await.unwrap().unwrap();
     assert_eq!(hash, "h1");
 }
@@ -235,18 +264,36 @@ async fn audit_queries_filter_by_person_and_organisation() {
         after_seq: None,
         limit: 100,
     };
-    assert_eq!(t.store.audit_records(&query(&["853"], None)).await.unwrap().items.len(), 2);
-    let found = t.store.audit_records(&query(&["853"], Some(aino.clone()))).await.unwrap();
+    assert_eq!(
+        t.store.audit_records(&query(&["853"], None)).await.unwrap().items.len(),
+        2
+    );
+    let found = t
+        .store
+        .audit_records(&query(&["853"], Some(aino.clone())))
+        .await
+        .unwrap();
     assert_eq!(found.items.len(), 1);
     assert_eq!(found.items[0].event.person.as_ref(), Some(&aino));
-    assert!(t.store.audit_records(&query(&["529"], Some(aino))).await.unwrap().items.is_empty());
+    assert!(t
+        .store
+        .audit_records(&query(&["529"], Some(aino)))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 #[tokio::test]
 async fn the_database_refuses_to_update_or_delete_audit_records() {
     let t = open().await;
-    t.store.commit(write_case(case("853", "2026-11-02T09:15:00Z"))).await.unwrap();
-    assert!(sqlite::tamper(&t.path, "UPDATE audit_log SET outcome = 'x'").await.is_err());
+    t.store
+        .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
+        .await
+        .unwrap();
+    assert!(sqlite::tamper(&t.path, "UPDATE audit_log SET outcome = 'x'")
+        .await
+        .is_err());
     assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log").await.is_err());
 }
 
@@ -268,7 +315,11 @@ async fn one_key_twice_in_one_batch_commits_once() {
         let store = t.store.clone();
         let mut w = write_case(case("853", "2026-11-02T09:15:00Z"));
         let mut claim = claim.clone();
-        claim.response.body = if i == 0 { b"first".to_vec() } else { format!("later {i}").into_bytes() };
+        claim.response.body = if i == 0 {
+            b"first".to_vec()
+        } else {
+            format!("later {i}").into_bytes()
+        };
         w.idempotency = Some(claim);
         handles.push(tokio::spawn(async move { store.commit(w).await.unwrap() }));
         if i == 0 {
