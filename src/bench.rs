@@ -12,6 +12,8 @@ pub struct Report {
     pub intake_p99_ms: f64,
     pub healthz_per_s: f64,
     pub rss_mib: f64,
+    /// The gateway's CPU time (user + system) per accepted case: steadier than rates on a busy machine.
+    pub intake_cpu_us: f64,
     pub errors: u64,
 }
 
@@ -23,6 +25,7 @@ impl fmt::Display for Report {
         writeln!(f, "healthz_per_s: {:.0}", self.healthz_per_s)?;
         writeln!(f, "ratio: {:.3}", self.intake_per_s / self.healthz_per_s.max(1.0))?;
         writeln!(f, "rss_mib: {:.1}", self.rss_mib)?;
+        writeln!(f, "intake_cpu_us: {:.0}", self.intake_cpu_us)?;
         writeln!(f, "errors: {}", self.errors)
     }
 }
@@ -52,6 +55,19 @@ fn case_body(n: u64) -> String {
         "topics": [], "outcome": "resolved_first_contact", "notes": "Asked about home care."
     })
     .to_string()
+}
+
+/// User plus system CPU seconds the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -176,7 +192,9 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
     // Warm up connections, caches and the database file before measuring.
     drive(concurrency, Duration::from_secs(2), intake.clone()).await;
     let (h, _) = drive(concurrency, duration, healthz).await;
+    let cpu_before = cpu_seconds(pid);
     let (mut lat, errors) = drive(concurrency, duration, intake).await;
+    let cpu_used = cpu_seconds(pid) - cpu_before;
     lat.sort_unstable();
     let rss_mib = peak_rss_mib(pid);
     let _ = child.start_kill();
@@ -188,6 +206,7 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
         intake_p99_ms: percentile_ms(&lat, 0.99),
         healthz_per_s: h.len() as f64 / duration.as_secs_f64(),
         rss_mib,
+        intake_cpu_us: cpu_used * 1e6 / (lat.len().max(1) as f64),
         errors,
     })
 }

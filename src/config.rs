@@ -157,6 +157,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_sandbox() {
+        // Config::default() reads no environment, so this needs no jail.
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(c.sandbox);
@@ -190,6 +191,17 @@ mod tests {
             assert_eq!(c.auth.issuer, "https://idp.example");
             assert_eq!(c.limits.body_bytes, 1000);
             assert_eq!(c.organisations[0].id, "varha");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_file_loads() {
+        // Inside a jail too: the other tests set PORTTI_ variables, and jails take turns.
+        figment::Jail::expect_with(|_| {
+            let example = concat!(env!("CARGO_MANIFEST_DIR"), "/portti.example.toml");
+            let c = Config::load(Some(Path::new(example))).expect("the shipped example is valid");
+            assert_eq!(c.listen.port(), 8080);
             Ok(())
         });
     }

@@ -69,15 +69,20 @@ impl Sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run beside the writer (see `checkpoint_in_background`), not inside its commits.
+            .pragma("wal_autocheckpoint", "0");
         let mut conn = SqliteConnection::connect_with(&options).await?;
         migrator().run_direct(&mut conn).await?;
         let head = chain_head(&mut conn).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.read_connections.max(1))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
         let writer = GroupCommit::start(SqliteWriter { conn, head }, config.max_batch.max(1));
+        tokio::spawn(checkpoint_in_background(
+            SqliteConnection::connect_with(&options).await?,
+        ));
         Ok(Self { readers, writer })
     }
 
@@ -190,6 +195,20 @@ impl Sqlite {
             .fetch_all(&self.readers)
             .await?;
         rows.iter().map(audit_record).collect()
+    }
+}
+
+/// Copies the WAL into the database file every half second on a connection of its own, so that
+/// a commit never waits for a checkpoint's writes and fsync. PASSIVE never blocks the writer
+/// or readers; the WAL restarts from its beginning once a checkpoint has caught up.
+async fn checkpoint_in_background(mut conn: SqliteConnection) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 
