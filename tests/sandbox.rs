@@ -2,7 +2,7 @@
 //! `portti token`, submit and read a case, query and verify the audit trail, and have
 //! `portti audit verify` catch a tampered record.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +62,17 @@ fn portti(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+async fn get_json(http: &reqwest::Client, token: &str, url: String) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_quick_start_works_and_verify_catches_tampering() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,15 +104,7 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
         .to_string();
 
     let http = reqwest::Client::new();
-    let body = json!({ "organiser": "853", "handled_by": { "organisation": "853", "professional": "tt-4711" },
-      "channel": "phone", "language": "svenska",
-      "received_at": "2026-11-02T09:15:00+02:00", "answered_at": "2026-11-02T09:15:09+02:00",
-      "closed_at": "2026-11-02T09:24:00+02:00",
-      "client": { "identity_code": "131052-308t", "given_name": " Aino ", "family_name": "Virtanen",
-                  "municipality": "Åbo", "phone": "040 123 4567" },
-      "contact_person": { "relation": "child", "given_name": "Mikko", "family_name": "Virtanen",
-                          "phone": "+358 50 123 4567" },
-      "topics": [], "outcome": "resolved_first_contact", "notes": "Asked about home care." });
+    let body = serde_json::from_str::<Value>(portti::case::input::EXAMPLE).unwrap();
     let created = http
         .post(format!("{}/v1/cases", gateway.base))
         .bearer_auth(&token)
@@ -114,36 +117,12 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
     let created: Value = created.json().await.unwrap();
     assert_eq!(created["client"]["identity_code"], "131052-308T");
 
-    let read: Value = http
-        .get(format!("{}{location}", gateway.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = get_json(&http, &token, format!("{}{location}", gateway.base)).await;
     assert_eq!(read, created);
 
-    let audit: Value = http
-        .get(format!("{}/v1/audit?person=131052-308T", gateway.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = get_json(&http, &token, format!("{}/v1/audit?person=131052-308T", gateway.base)).await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
-    let verify: Value = http
-        .get(format!("{}/v1/audit/verify", gateway.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verify: Value = get_json(&http, &token, format!("{}/v1/audit/verify", gateway.base)).await;
     assert_eq!(verify["valid"], true);
     drop(gateway);
 

@@ -8,7 +8,7 @@ use super::{audit_event, AppState};
 use crate::audit::{self, AuditRecord, Broken};
 use crate::auth::{Caller, Scope};
 use crate::case::IdentityCode;
-use crate::store::{AuditQuery, Write};
+use crate::store::AuditQuery;
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Serialize;
@@ -95,13 +95,7 @@ pub async fn query(
     if let [only] = query.organisations.as_slice() {
         event.organisation = Some(only.clone());
     }
-    state
-        .store
-        .commit(Write {
-            audit: vec![event],
-            ..Write::default()
-        })
-        .await?;
+    state.store.append_audit(vec![event]).await?;
     Ok(Json(AuditPage {
         items: page.items,
         next_cursor: page.next,

@@ -111,13 +111,7 @@ pub async fn create(
     if !caller.acts_for(case.owner()) {
         state.metrics.case_intake("forbidden");
         event.outcome = "denied".into();
-        state
-            .store
-            .commit(Write {
-                audit: vec![event],
-                ..Write::default()
-            })
-            .await?;
+        state.store.append_audit(vec![event]).await?;
         return Err(ApiError::Forbidden(format!(
             "this client may not act for organisation {}",
             case.owner()
@@ -192,13 +186,7 @@ pub async fn get_one(
     if allowed {
         event.response_digest = Some(digest(&body));
     }
-    state
-        .store
-        .commit(Write {
-            audit: vec![event],
-            ..Write::default()
-        })
-        .await?;
+    state.store.append_audit(vec![event]).await?;
     if !allowed {
         return Err(not_found());
     }
@@ -327,13 +315,7 @@ pub async fn list(
         event.response_digest = Some(body_digest.clone());
     }
     if !audit.is_empty() {
-        state
-            .store
-            .commit(Write {
-                audit,
-                ..Write::default()
-            })
-            .await?;
+        state.store.append_audit(audit).await?;
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

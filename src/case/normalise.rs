@@ -432,15 +432,7 @@ mod tests {
     use serde_json::json;
 
     fn example() -> serde_json::Value {
-        json!({ "organiser": "853", "handled_by": { "organisation": "853", "professional": "tt-4711" },
-          "channel": "phone", "language": "svenska",
-          "received_at": "2026-11-02T09:15:00+02:00", "answered_at": "2026-11-02T09:15:09+02:00",
-          "closed_at": "2026-11-02T09:24:00+02:00",
-          "client": { "identity_code": "131052-308t", "given_name": " Aino ", "family_name": "Virtanen",
-                      "municipality": "Åbo", "phone": "040 123 4567" },
-          "contact_person": { "relation": "child", "given_name": "Mikko", "family_name": "Virtanen",
-                              "phone": "+358 50 123 4567" },
-          "topics": [], "outcome": "resolved_first_contact", "notes": "Asked about home care." })
+        serde_json::from_str(crate::case::input::EXAMPLE).unwrap()
     }
 
     fn run(body: serde_json::Value) -> Result<Case, Vec<FieldError>> {

@@ -118,6 +118,16 @@ impl Store {
         self.backend.commit(write).await
     }
 
+    /// Appends audit records that come with no other write (reads, queries, refusals).
+    pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        self.commit(Write {
+            audit: events,
+            ..Write::default()
+        })
+        .await
+        .map(|_| ())
+    }
+
     pub async fn case(&self, id: Uuid) -> Result<Option<Case>, StoreError> {
         self.backend.case(id).await
     }
