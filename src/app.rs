@@ -14,10 +14,9 @@ use tokio::net::TcpListener;
 fn person_hasher(config: &Config) -> anyhow::Result<PersonHasher> {
     let path = config.data_path(&config.audit.hmac_key_file);
     if !path.exists() && config.sandbox {
-        std::fs::create_dir_all(&config.data_dir)?;
         let mut key = [0u8; 32];
         openssl::rand::rand_bytes(&mut key)?;
-        sandbox::write_secret(&path, hex::encode(key).as_bytes())?;
+        sandbox::create_secret_once(&path, hex::encode(key).as_bytes())?;
         tracing::info!(path = %path.display(), "generated the sandbox audit HMAC key");
     }
     let text = std::fs::read(&path).map_err(|e| anyhow::anyhow!("audit HMAC key {}: {e}", path.display()))?;
@@ -45,8 +44,28 @@ fn token_verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
     Ok(verifier)
 }
 
+/// One gateway per data directory: the store's writer keeps the audit chain's head in
+/// memory, so a second writer on the same file would fork the chain.
+fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join("portti.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another Portti is running on {}; one data directory takes one gateway",
+            config.data_dir.display()
+        )
+    })?;
+    Ok(file)
+}
+
 /// Builds the shared state: store (with migrations), keys, verifier.
 pub async fn state(config: &Config) -> anyhow::Result<Arc<AppState>> {
+    let lock = lock_data_dir(config)?;
     let store = Store::open(&StoreConfig {
         sqlite_path: config.data_path(&config.store.sqlite_file),
         max_batch: config.store.max_batch,
@@ -55,14 +74,16 @@ pub async fn state(config: &Config) -> anyhow::Result<Arc<AppState>> {
     .await?;
     let certificate_clients =
         CertificateClients::new(config.tls.as_ref().map(|t| t.clients.as_slice()).unwrap_or(&[]))?;
-    Ok(Arc::new(AppState::new(
+    let mut state = AppState::new(
         store,
         person_hasher(config)?,
         OrganisationRegistry::new(config.organisations.iter().cloned()),
         token_verifier(config)?,
         certificate_clients,
         config.limits.clone(),
-    )))
+    );
+    state.data_dir_lock = Some(lock);
+    Ok(Arc::new(state))
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM. `on_ready` gets the bound address.
@@ -88,4 +109,22 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_gateway_on_the_same_data_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let first = state(&config).await.unwrap();
+        let second = state(&config).await;
+        assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));
+        drop(first);
+    }
 }

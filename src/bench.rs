@@ -32,14 +32,13 @@ impl fmt::Display for Report {
 
 /// A valid identity code for the n-th synthetic client (born 1930–1959, individual 002–899).
 fn synthetic_identity_code(n: u64) -> String {
-    const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
     let day = 1 + n % 28;
     let month = 1 + (n / 28) % 12;
     let year = 30 + (n / 336) % 30;
     let individual = 2 + (n * 7) % 898;
     let ddmmyy = format!("{day:02}{month:02}{year:02}");
     let number: u64 = format!("{ddmmyy}{individual:03}").parse().expect("digits");
-    format!("{ddmmyy}-{individual:03}{}", CHECK[(number % 31) as usize] as char)
+    format!("{ddmmyy}-{individual:03}{}", crate::case::hetu::check_char(number))
 }
 
 fn case_body(n: u64) -> String {
@@ -134,14 +133,20 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
     )?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    // The child is a sandbox with defaults whatever this shell has set.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PORTTI_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .arg("serve")
         .env("PORTTI_DATA_DIR", &data_dir)
         .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
         .env("PORTTI_SANDBOX", "true")
         .env("PORTTI_LIMITS__PER_CLIENT_CONCURRENCY", (concurrency * 2).to_string())
         .env("PORTTI_LOG", "warn")
-        .env_remove("PORTTI_CONFIG")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;

@@ -129,7 +129,7 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
     let ok = portti(dir.path(), &["audit", "verify"]);
     assert!(ok.status.success());
     assert!(
-        String::from_utf8_lossy(&ok.stdout).contains("3 records"),
+        String::from_utf8_lossy(&ok.stdout).contains("4 records"),
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );

@@ -1,8 +1,8 @@
 //! `/v1/audit`: auditors search the trail and verify its chain.
 
-use super::cases::{organisations, parse_limit, parse_time_param, require};
 use super::extract::QueryParams;
 use super::layers::RequestId;
+use super::params::{self, require};
 use super::problem::{ApiError, InvalidField, Problem};
 use super::{audit_event, AppState};
 use crate::audit::{self, AuditRecord, Broken};
@@ -61,7 +61,7 @@ pub async fn query(
         ],
         &mut errors,
     );
-    let organisations = organisations(&state, &caller, &params, &mut errors)?;
+    let organisations = params::organisations(&state, &caller, &params, &mut errors)?;
     let person = params.get("person").and_then(|p| match IdentityCode::parse(p) {
         Ok(id) => Some(state.hasher.key_of(&id)),
         Err(e) => {
@@ -78,24 +78,30 @@ pub async fn query(
     });
     let query = AuditQuery {
         person: person.clone(),
-        from: parse_time_param(&params, "from", &mut errors),
-        to: parse_time_param(&params, "to", &mut errors),
+        from: params::time(&params, "from", &mut errors),
+        to: params::time(&params, "to", &mut errors),
         actor: params.get("actor").map(str::to_string),
         action: params.get("action").map(str::to_string),
         after_seq,
-        limit: parse_limit(&params, state.limits.page_size_max, &mut errors),
+        limit: params::limit(&params, state.limits.page_size_max, &mut errors),
         organisations,
     };
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
     let page = state.store.audit_records(&query).await?;
-    let mut event = audit_event(&caller, &request_id, "audit.query", "ok");
-    event.person = person;
-    if let [only] = query.organisations.as_slice() {
-        event.organisation = Some(only.clone());
-    }
-    state.store.append_audit(vec![event]).await?;
+    // One record per organisation searched, so that each one's auditors see the search.
+    let events = query
+        .organisations
+        .iter()
+        .map(|organisation| {
+            let mut event = audit_event(&caller, &request_id, "audit.query", "ok");
+            event.person = person.clone();
+            event.organisation = Some(organisation.clone());
+            event
+        })
+        .collect();
+    state.store.append_audit(events).await?;
     Ok(Json(AuditPage {
         items: page.items,
         next_cursor: page.next,

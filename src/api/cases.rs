@@ -2,9 +2,10 @@
 
 use super::extract::{JsonBody, QueryParams};
 use super::layers::RequestId;
+use super::params::{self, not_acting_for, require};
 use super::problem::{ApiError, InvalidField, Problem};
 use super::{audit_event, AppState};
-use crate::audit::digest;
+use crate::audit::{digest, AuditEvent};
 use crate::auth::{Caller, Scope};
 use crate::case::{self, input::CaseInput, Case};
 use crate::store::{CaseQuery, IdempotencyClaim, NewCase, StoredResponse, Write, WriteOutcome};
@@ -12,22 +13,11 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-pub(super) fn require(caller: &Caller, scope: Scope) -> Result<(), ApiError> {
-    if caller.has(scope) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "the token lacks the scope {}",
-            scope.as_str()
-        )))
-    }
-}
 
 /// The `Idempotency-Key` header: 1–255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -43,16 +33,78 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn replay(stored: StoredResponse) -> Response {
+/// Audit events about one case: one per organisation the case belongs to, so that each
+/// organisation's auditors find every touch of their data.
+fn case_events(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    action: &str,
+    outcome: &str,
+    case: &Case,
+) -> Vec<AuditEvent> {
+    let person = case.identity_code().map(|id| state.hasher.key_of(id));
+    let [organiser, owner] = case.organisations();
+    let organisations = if organiser == owner {
+        vec![owner]
+    } else {
+        vec![owner, organiser]
+    };
+    organisations
+        .into_iter()
+        .map(|organisation| {
+            let mut event = audit_event(caller, request_id, action, outcome);
+            event.person = person.clone();
+            event.organisation = Some(organisation.to_string());
+            event
+        })
+        .collect()
+}
+
+fn set_digests(events: &mut [AuditEvent], request: Option<&str>, response: Option<&[u8]>) {
+    let response = response.map(digest);
+    for event in events {
+        event.request_digest = request.map(str::to_string);
+        event.response_digest = response.clone();
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Answers a repeated Idempotency-Key with the first response, after checking that this
+/// token may still see that case; the repeat is audited like any other disclosure.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    request_hash: &str,
+    stored: StoredResponse,
+) -> Result<Response, ApiError> {
+    state.metrics.case_intake("replayed");
+    let case: Case = serde_json::from_slice(&stored.body).map_err(|_| ApiError::Internal)?;
+    let allowed = case.organisations().iter().any(|o| caller.acts_for(o));
+    let outcome = if allowed { "replayed" } else { "denied" };
+    let mut events = case_events(state, caller, request_id, "case.create", outcome, &case);
+    set_digests(
+        &mut events,
+        Some(request_hash),
+        allowed.then_some(stored.body.as_slice()),
+    );
+    state.store.append_audit(events).await?;
+    if !allowed {
+        return Err(not_acting_for(case.owner()));
+    }
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], stored.body).into_response();
+    let mut response = json_response(status, stored.body);
     if let Some(location) = stored.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
+    Ok(response)
 }
 
 /// Submit a case. The case is normalised, or refused with every problem listed; an accepted
@@ -81,12 +133,10 @@ pub async fn create(
     let request_hash = digest(&body.bytes);
     if let Some(key) = &key {
         if let Some((hash, stored)) = state.store.idempotent_response(&caller.client_id, key).await? {
-            state.metrics.case_intake("replayed");
-            return if hash == request_hash {
-                Ok(replay(stored))
-            } else {
-                Err(ApiError::IdempotencyKeyReused)
-            };
+            if hash != request_hash {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            return replay(&state, &caller, &request_id, &request_hash, stored).await;
         }
     }
     let input: CaseInput = body.parse().inspect_err(|_| state.metrics.case_intake("invalid"))?;
@@ -102,30 +152,24 @@ pub async fn create(
         },
     )
     .inspect_err(|_| state.metrics.case_intake("invalid"))?;
-    let person = case.identity_code().map(|id| state.hasher.key_of(id));
-    let mut event = audit_event(&caller, &request_id, "case.create", "ok");
-    event.person = person.clone();
-    event.organisation = Some(case.owner().to_string());
-    event.request_digest = Some(request_hash.clone());
-
     if !caller.acts_for(case.owner()) {
         state.metrics.case_intake("forbidden");
-        event.outcome = "denied".into();
-        state.store.append_audit(vec![event]).await?;
-        return Err(ApiError::Forbidden(format!(
-            "this client may not act for organisation {}",
-            case.owner()
-        )));
+        let mut events = case_events(&state, &caller, &request_id, "case.create", "denied", &case);
+        set_digests(&mut events, Some(&request_hash), None);
+        state.store.append_audit(events).await?;
+        return Err(not_acting_for(case.owner()));
     }
 
     let location = format!("/v1/cases/{}", case.id);
     let response_body = serde_json::to_vec(&case).map_err(|_| ApiError::Internal)?;
-    event.response_digest = Some(digest(&response_body));
+    let mut events = case_events(&state, &caller, &request_id, "case.create", "ok", &case);
+    set_digests(&mut events, Some(&request_hash), Some(&response_body));
+    let person = case.identity_code().map(|id| state.hasher.key_of(id));
     let write = Write {
         idempotency: key.map(|key| IdempotencyClaim {
             client_id: caller.client_id.clone(),
             key,
-            request_hash,
+            request_hash: request_hash.clone(),
             response: StoredResponse {
                 status: 201,
                 location: Some(location.clone()),
@@ -133,25 +177,17 @@ pub async fn create(
             },
         }),
         new_case: Some(NewCase { case, person }),
-        audit: vec![event],
+        audit: events,
     };
     match state.store.commit(write).await? {
         WriteOutcome::Committed { .. } => {
             state.metrics.case_intake("accepted");
-            Ok((
-                StatusCode::CREATED,
-                [
-                    (header::CONTENT_TYPE, "application/json".to_string()),
-                    (header::LOCATION, location),
-                ],
-                response_body,
-            )
-                .into_response())
+            let mut response = json_response(StatusCode::CREATED, response_body);
+            let location = HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?;
+            response.headers_mut().insert(header::LOCATION, location);
+            Ok(response)
         }
-        WriteOutcome::Replayed(stored) => {
-            state.metrics.case_intake("replayed");
-            Ok(replay(stored))
-        }
+        WriteOutcome::Replayed(stored) => replay(&state, &caller, &request_id, &request_hash, stored).await,
         WriteOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
     }
 }
@@ -168,29 +204,25 @@ pub async fn get_one(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Extension(request_id): Extension<RequestId>,
-    Path(id): Path<String>,
+    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     require(&caller, Scope::CasesRead)?;
     let not_found = || ApiError::NotFound("no such case".into());
-    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    let Ok(Path(id)) = id else {
+        return Err(not_found());
+    };
     let case = state.store.case(id).await?.ok_or_else(not_found)?;
     let allowed = case.organisations().iter().any(|o| caller.acts_for(o));
-    let mut event = audit_event(&caller, &request_id, "case.read", if allowed { "ok" } else { "denied" });
-    event.person = case.identity_code().map(|id| state.hasher.key_of(id));
-    event.organisation = Some(case.owner().to_string());
-    let body = if allowed {
-        serde_json::to_vec(&case).map_err(|_| ApiError::Internal)?
-    } else {
-        Vec::new()
-    };
-    if allowed {
-        event.response_digest = Some(digest(&body));
-    }
-    state.store.append_audit(vec![event]).await?;
+    let outcome = if allowed { "ok" } else { "denied" };
+    let mut events = case_events(&state, &caller, &request_id, "case.read", outcome, &case);
     if !allowed {
+        state.store.append_audit(events).await?;
         return Err(not_found());
     }
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let body = serde_json::to_vec(&case).map_err(|_| ApiError::Internal)?;
+    set_digests(&mut events, None, Some(&body));
+    state.store.append_audit(events).await?;
+    Ok(json_response(StatusCode::OK, body))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -199,58 +231,6 @@ pub struct CasePage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-pub(super) fn parse_time_param(
-    params: &QueryParams,
-    name: &str,
-    errors: &mut Vec<InvalidField>,
-) -> Option<DateTime<Utc>> {
-    let v = params.get(name)?;
-    match DateTime::parse_from_rfc3339(v) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
-            errors.push(InvalidField::parameter(
-                name,
-                "must be an RFC 3339 timestamp with an offset",
-            ));
-            None
-        }
-    }
-}
-
-pub(super) fn parse_limit(params: &QueryParams, max: u32, errors: &mut Vec<InvalidField>) -> u32 {
-    match params.get("limit").map(str::parse::<u32>) {
-        None => max.min(100),
-        Some(Ok(n)) if (1..=max).contains(&n) => n,
-        Some(_) => {
-            errors.push(InvalidField::parameter("limit", format!("must be between 1 and {max}")));
-            max.min(100)
-        }
-    }
-}
-
-/// The organisations a query covers: the one asked for (which the client must act for), or all of the client's.
-pub(super) fn organisations(
-    state: &AppState,
-    caller: &Caller,
-    params: &QueryParams,
-    errors: &mut Vec<InvalidField>,
-) -> Result<Vec<String>, ApiError> {
-    match params.get("organisation") {
-        None => Ok(caller.orgs.clone()),
-        Some(v) => match state.registry.resolve(v) {
-            None => {
-                errors.push(InvalidField::parameter("organisation", "is not a known organisation"));
-                Ok(Vec::new())
-            }
-            Some(org) if caller.acts_for(&org.id) => Ok(vec![org.id]),
-            Some(org) => Err(ApiError::Forbidden(format!(
-                "this client may not act for organisation {}",
-                org.id
-            ))),
-        },
-    }
 }
 
 /// List cases of the client's organisations, oldest first, by received time.
@@ -277,45 +257,32 @@ pub async fn list(
     require(&caller, Scope::CasesRead)?;
     let mut errors = Vec::new();
     params.only(&["organisation", "from", "to", "cursor", "limit"], &mut errors);
-    let organisations = organisations(&state, &caller, &params, &mut errors)?;
+    let organisations = params::organisations(&state, &caller, &params, &mut errors)?;
     let query = CaseQuery {
         organisations,
-        received_from: parse_time_param(&params, "from", &mut errors),
-        received_to: parse_time_param(&params, "to", &mut errors),
+        received_from: params::time(&params, "from", &mut errors),
+        received_to: params::time(&params, "to", &mut errors),
         after: params.get("cursor").map(str::to_string),
-        limit: parse_limit(&params, state.limits.page_size_max, &mut errors),
+        limit: params::limit(&params, state.limits.page_size_max, &mut errors),
     };
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let page = state.store.cases(&query).await.map_err(|e| match e {
-        crate::store::StoreError::Corrupt(_) => {
-            ApiError::Invalid(vec![InvalidField::parameter("cursor", "is not a cursor this API gave")])
-        }
-        other => other.into(),
-    })?;
-    // One audit record per case shown, so that a search by person finds this read too.
-    let mut audit = page
+    let page = state.store.cases(&query).await?;
+    // Records for every case shown, so that a search by person finds this read too.
+    let mut events: Vec<AuditEvent> = page
         .items
         .iter()
-        .map(|case| {
-            let mut event = audit_event(&caller, &request_id, "case.list", "ok");
-            event.person = case.identity_code().map(|id| state.hasher.key_of(id));
-            event.organisation = Some(case.owner().to_string());
-            event
-        })
-        .collect::<Vec<_>>();
+        .flat_map(|case| case_events(&state, &caller, &request_id, "case.list", "ok", case))
+        .collect();
     let body = serde_json::to_vec(&CasePage {
         items: page.items,
         next_cursor: page.next,
     })
     .map_err(|_| ApiError::Internal)?;
-    let body_digest = digest(&body);
-    for event in &mut audit {
-        event.response_digest = Some(body_digest.clone());
+    set_digests(&mut events, None, Some(&body));
+    if !events.is_empty() {
+        state.store.append_audit(events).await?;
     }
-    if !audit.is_empty() {
-        state.store.append_audit(audit).await?;
-    }
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(json_response(StatusCode::OK, body))
 }

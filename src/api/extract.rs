@@ -1,6 +1,7 @@
 //! Request extractors that answer with problem details instead of axum's plain-text rejections.
 
 use super::problem::{ApiError, InvalidField};
+use crate::case::hetu::contains_identity_code;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap};
@@ -42,7 +43,7 @@ impl JsonBody {
                 ApiError::Invalid(vec![InvalidField {
                     pointer: Some(pointer_of(e.path())),
                     parameter: None,
-                    detail: strip_position(&inner.to_string()),
+                    detail: shown(strip_position(&inner.to_string())),
                 }])
             }
         })?;
@@ -59,12 +60,22 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
         match segment {
             Segment::Seq { index } => pointer.push_str(&index.to_string()),
             Segment::Map { key } | Segment::Enum { variant: key } => {
-                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"))
+                pointer.push_str(&shown(key.replace('~', "~0").replace('/', "~1")))
             }
             Segment::Unknown => pointer.push('?'),
         }
     }
     pointer
+}
+
+/// Caller text echoed in a problem (serde quotes the offending value or key) is replaced if
+/// it may hold an identity code: problems end up in the caller's logs.
+fn shown(text: String) -> String {
+    if contains_identity_code(&text) {
+        "(not shown: it looks like a personal identity code)".to_string()
+    } else {
+        text
+    }
 }
 
 /// serde's messages end in " at line 1 column 42"; the pointer says where.
@@ -121,7 +132,7 @@ impl QueryParams {
         for (k, _) in &self.0 {
             if !known.contains(&k.as_str()) {
                 errors.push(InvalidField::parameter(
-                    k,
+                    &shown(k.clone()),
                     format!("unknown parameter; known are {}", known.join(", ")),
                 ));
             }

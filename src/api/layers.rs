@@ -106,6 +106,12 @@ pub fn json_depth(bytes: &[u8]) -> usize {
     max
 }
 
+/// A panic in a handler or a library it calls becomes a 500 problem, not a dropped connection.
+pub fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::Internal.into_response()
+}
+
 pub async fn timeout(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let limit = Duration::from_millis(state.limits.request_timeout_ms);
     match tokio::time::timeout(limit, next.run(req)).await {
@@ -158,6 +164,12 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
     }
     if !errors.is_empty() {
         return ApiError::Invalid(errors).into_response();
+    }
+    // Tokens may name organisations as "91", "Turku" or an OID: compare canonical ids.
+    for org in &mut caller.orgs {
+        if let Some(resolved) = state.registry.resolve(org) {
+            *org = resolved.id;
+        }
     }
     req.extensions_mut().insert(caller);
     next.run(req).await

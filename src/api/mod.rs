@@ -7,6 +7,7 @@ mod extract;
 pub mod layers;
 mod openapi;
 mod ops;
+mod params;
 pub mod problem;
 pub mod tls;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub limits: LimitSettings,
     pub metrics: Metrics,
     pub(crate) client_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Held while the gateway runs; see `app::lock_data_dir`.
+    pub data_dir_lock: Option<std::fs::File>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             limits,
             metrics: Metrics::default(),
             client_slots: Mutex::new(HashMap::new()),
+            data_dir_lock: None,
         }
     }
 }
@@ -85,6 +89,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), layers::body_limits))
         .layer(middleware::from_fn_with_state(state.clone(), layers::timeout))
         .layer(middleware::from_fn(layers::request_id))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            layers::panic_to_problem,
+        ))
         .layer(tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
         ]))

@@ -156,8 +156,20 @@ impl From<Vec<FieldError>> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store failed");
-        ApiError::Unavailable("the store is not available; retry later".into())
+        use crate::store::StoreError;
+        match e {
+            StoreError::InvalidCursor => {
+                ApiError::Invalid(vec![InvalidField::parameter("cursor", "is not a cursor this API gave")])
+            }
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "stored data is corrupt");
+                ApiError::Internal
+            }
+            StoreError::Database(_) | StoreError::WriterGone => {
+                tracing::error!(error = %e, "store failed");
+                ApiError::Unavailable("the store is not available; retry later".into())
+            }
+        }
     }
 }
 

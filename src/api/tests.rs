@@ -203,6 +203,25 @@ async fn malformed_bodies_get_problems_never_a_500() {
 }
 
 #[tokio::test]
+async fn problems_never_echo_an_identity_code() {
+    let h = harness().await;
+    let t = h.token("ohjaus", ALL, &["853"]);
+    for body in [
+        json!({ "client": "131052-308T" }),
+        json!({ "client": { "131052-308T": 1 } }),
+        json!({ "organiser": "853", "channel": "phone", "language": "fi", "received_at": "2026-11-02T09:15:00Z",
+                "outcome": "open", "notes": "soittaja 131052 -308T" }),
+    ] {
+        let (s, _, b) = h.post(&t, &body, &[]).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!b.to_string().contains("308T"), "{b}");
+    }
+    let (s, _, b) = h.get(&t, "/v1/cases?131052-308T=1").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!b.to_string().contains("308T"), "{b}");
+}
+
+#[tokio::test]
 async fn a_streamed_body_over_the_limit_is_refused() {
     let h = harness_with(|l| l.body_bytes = 1024).await;
     let t = h.token("ohjaus", ALL, &["853"]);
@@ -338,6 +357,63 @@ async fn idempotency_keys_return_the_first_response_or_refuse_a_different_body()
 }
 
 #[tokio::test]
+async fn a_replay_is_audited_and_refused_to_a_token_for_other_organisations() {
+    let h = harness().await;
+    let turku = h.token("ohjaus", ALL, &["853"]);
+    let same_client_other_orgs = h.token("ohjaus", ALL, &["529"]);
+    let (s, _, _) = h.post(&turku, &example(), &[("idempotency-key", "k")]).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, hd, b) = h
+        .post(&same_client_other_orgs, &example(), &[("idempotency-key", "k")])
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_problem(&hd, &b, s);
+    let (s, hd, _) = h.post(&turku, &example(), &[("idempotency-key", "k")]).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(hd["idempotent-replayed"], "true");
+    let (_, _, audit) = h.get(&turku, "/v1/audit?action=case.create").await;
+    let outcomes: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "denied", "replayed"]);
+}
+
+#[tokio::test]
+async fn organisations_in_tokens_are_compared_by_canonical_code() {
+    let h = harness().await;
+    let t = h.token("ohjaus", ALL, &["Åbo"]);
+    let (s, _, b) = h.post(&t, &example(), &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
+#[tokio::test]
+async fn each_organisation_of_a_case_sees_its_audit_records() {
+    let h = harness().await;
+    let turku = h.token("turku", ALL, &["853"]);
+    let naantali = h.token("naantali", ALL, &["529"]);
+    let mut body = example();
+    body["organiser"] = json!("Nådendal");
+    let (s, _, created) = h.post(&turku, &body, &[]).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(created["organiser"], "529");
+    h.get(&turku, &format!("/v1/cases/{}", created["id"].as_str().unwrap()))
+        .await;
+    for token in [&turku, &naantali] {
+        let (_, _, audit) = h.get(token, "/v1/audit?person=131052-308T").await;
+        let actions: Vec<&str> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["case.create", "case.read"]);
+    }
+}
+
+#[tokio::test]
 async fn concurrent_repeats_of_one_key_create_one_case() {
     let h = harness().await;
     let t = h.token("ohjaus", ALL, &["853"]);
@@ -432,8 +508,11 @@ async fn bad_query_parameters_are_each_named() {
     );
     let (s, _, _) = h.get(&t, "/v1/cases?cursor=not-a-cursor").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _, _) = h.get(&t, "/v1/cases/not-a-uuid").await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    for bad in ["/v1/cases/not-a-uuid", "/v1/cases/%FF"] {
+        let (s, hd, b) = h.get(&t, bad).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{bad}");
+        assert_problem(&hd, &b, s);
+    }
     let (s, _, b) = h.post(&t, &example(), &[("x-end-user", "131052-308T")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }

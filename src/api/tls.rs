@@ -16,6 +16,9 @@ use tokio::net::TcpListener;
 use tokio_openssl::SslStream;
 use tower::ServiceExt;
 
+/// A client that opens a connection and says nothing must not hold it for ever.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub fn acceptor(tls: &TlsSettings) -> anyhow::Result<Arc<SslAcceptor>> {
     let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
     builder.set_certificate_chain_file(&tls.cert_file)?;
@@ -49,9 +52,16 @@ pub async fn serve(
             let Ok(mut stream) = SslStream::new(ssl, tcp) else {
                 return;
             };
-            if let Err(e) = Pin::new(&mut stream).accept().await {
-                tracing::debug!(error = %e, "TLS handshake failed");
-                return;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Pin::new(&mut stream).accept()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
             }
             let peer = stream.ssl().peer_certificate().and_then(|cert| {
                 cert.subject_name()

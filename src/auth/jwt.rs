@@ -197,6 +197,18 @@ fn claims_to_caller(c: Claims) -> Result<(Caller, u64), VerifyError> {
         .or(c.sub)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| VerifyError::Claims("client_id or sub".into()))?;
+    // These end up in the audit trail in clear, where persons must only appear as keyed hashes.
+    for (claim, value) in [
+        ("client_id", Some(&client_id)),
+        ("end_user", c.end_user.as_ref()),
+        ("role", c.role.as_ref()),
+    ] {
+        if value.is_some_and(|v| crate::case::hetu::contains_identity_code(v)) {
+            return Err(VerifyError::Claims(format!(
+                "{claim} must be a user id, not a personal identity code"
+            )));
+        }
+    }
     let names: Vec<String> = match (c.scopes, c.scope) {
         (Some(list), _) => list,
         (None, Some(s)) => s.split_whitespace().map(str::to_string).collect(),
@@ -299,6 +311,9 @@ mod tests {
         assert!(matches!(v.verify(&token(&key, c)), Err(VerifyError::Claims(_))));
         let mut c = claims();
         c.as_object_mut().unwrap().remove("nbf");
+        assert!(matches!(v.verify(&token(&key, c)), Err(VerifyError::Claims(_))));
+        let mut c = claims();
+        c["end_user"] = json!("131052-308T");
         assert!(matches!(v.verify(&token(&key, c)), Err(VerifyError::Claims(_))));
         let hs = encode(
             &Header::new(Algorithm::HS256),

@@ -27,35 +27,54 @@ impl SigningKey {
         })
     }
 
-    /// Reads the key pair from `dir`, generating it (private key readable by the owner only) if absent.
+    /// Reads the key from `dir`, generating it on first use. Two processes starting at once
+    /// (a first `portti token` beside a first gateway start) end up with the same key.
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
         let private = dir.join(PRIVATE_KEY_FILE);
-        let public = dir.join(PUBLIC_KEY_FILE);
-        if private.exists() && public.exists() {
-            return Ok(Self {
-                private_pem: std::fs::read_to_string(private)?,
-                public_pem: std::fs::read_to_string(public)?,
-            });
+        if !private.exists() {
+            create_secret_once(&private, Self::generate()?.private_pem.as_bytes())?;
         }
-        std::fs::create_dir_all(dir)?;
-        let key = Self::generate()?;
-        write_secret(&private, key.private_pem.as_bytes())?;
-        std::fs::write(public, &key.public_pem)?;
-        Ok(key)
+        let private_pem = std::fs::read_to_string(&private)?;
+        let key = PKey::private_key_from_pem(private_pem.as_bytes())?;
+        let public_pem = String::from_utf8(key.public_key_to_pem()?)?;
+        // The public half is derived, so rewriting it is harmless; the verifier's config names it.
+        let public = dir.join(PUBLIC_KEY_FILE);
+        if std::fs::read_to_string(&public).ok().as_deref() != Some(public_pem.as_str()) {
+            let tmp = dir.join(format!(".{PUBLIC_KEY_FILE}.{}", std::process::id()));
+            std::fs::write(&tmp, &public_pem)?;
+            std::fs::rename(&tmp, &public)?;
+        }
+        Ok(Self {
+            private_pem,
+            public_pem,
+        })
     }
 }
 
-/// Writes a file only its owner can read.
-pub fn write_secret(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Creates a file only its owner can read, atomically and only if it does not exist yet: the
+/// contents are written aside and then linked into place, so nobody ever reads half a key,
+/// and if another process got there first its file wins.
+pub fn create_secret_once(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let tmp = dir.join(format!(".{name}.{}.{}", std::process::id(), uuid::Uuid::now_v7()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
+        .open(&tmp)?;
     f.write_all(contents)?;
-    Ok(())
+    f.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    std::fs::remove_file(&tmp)?;
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Signs a token for a client with the given scopes and organisations.
@@ -80,4 +99,32 @@ pub fn mint(
         &claims,
         &EncodingKey::from_ec_pem(key.private_pem.as_bytes())?,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_first_uses_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| SigningKey::load_or_create(dir.path()).unwrap().public_pem))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]));
+        let on_disk = std::fs::read_to_string(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
+        assert_eq!(on_disk, keys[0]);
+    }
+
+    #[test]
+    fn a_lost_public_key_is_derived_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SigningKey::load_or_create(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
+        let again = SigningKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.public_pem, again.public_pem);
+    }
 }

@@ -68,7 +68,7 @@ impl IdentityCode {
         let number: u64 = format!("{}{}", &code[..6], &code[7..10])
             .parse()
             .map_err(|_| HetuError::DateDigits)?;
-        if CHECK_CHARS[(number % 31) as usize] != bytes[10] {
+        if check_char(number) as u8 != bytes[10] {
             return Err(HetuError::Checksum);
         }
         Ok(Self {
@@ -101,12 +101,18 @@ impl fmt::Debug for IdentityCode {
 
 /// Whether a free-text value looks like it contains an identity code (used to refuse such
 /// values in fields that end up in logs or the audit trail in clear).
+/// Whitespace is ignored, as [`IdentityCode::parse`] ignores it.
 pub fn contains_identity_code(text: &str) -> bool {
-    let chars: Vec<char> = text.chars().collect();
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
     chars.windows(11).any(|w| {
         let s: String = w.iter().collect();
         IdentityCode::parse(&s).is_ok()
     })
+}
+
+/// The check character for the nine digits DDMMYY + individual number.
+pub fn check_char(nine_digits: u64) -> char {
+    CHECK_CHARS[(nine_digits % 31) as usize] as char
 }
 
 #[cfg(test)]
@@ -116,7 +122,7 @@ mod tests {
     /// Builds a valid code for a date, sign and individual number, computing the check char.
     fn make(ddmmyy: &str, sign: char, individual: &str) -> String {
         let n: u64 = format!("{ddmmyy}{individual}").parse().unwrap();
-        format!("{ddmmyy}{sign}{individual}{}", CHECK_CHARS[(n % 31) as usize] as char)
+        format!("{ddmmyy}{sign}{individual}{}", check_char(n))
     }
 
     #[test]
@@ -224,6 +230,7 @@ mod tests {
     #[test]
     fn finds_codes_inside_text() {
         assert!(contains_identity_code("caller 131052-308T asked"));
+        assert!(contains_identity_code("131052 -308T"), "spaces inside do not hide it");
         assert!(!contains_identity_code("tt-4711"));
     }
 }

@@ -163,6 +163,12 @@ pub struct Topic {
     pub display: Option<String>,
 }
 
+/// Trimmed, NFC, lower case: how names and aliases are compared, whatever a system sent.
+pub(crate) fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.trim().nfc().flat_map(char::to_lowercase).collect()
+}
+
 impl Serialize for IdentityCode {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())

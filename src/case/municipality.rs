@@ -44,19 +44,15 @@ static CLASSIFICATION: LazyLock<Classification> = LazyLock::new(|| {
         };
         // Bilingual official names ("Maarianhamina - Mariehamn") are also known by each half.
         for name in [&m.name_fi, &m.name_sv] {
-            by_name.insert(name_key(name), m.code.clone());
+            by_name.insert(super::fold(name), m.code.clone());
             for part in name.split(" - ") {
-                by_name.entry(name_key(part)).or_insert_with(|| m.code.clone());
+                by_name.entry(super::fold(part)).or_insert_with(|| m.code.clone());
             }
         }
         by_code.insert(m.code.clone(), m);
     }
     Classification { by_code, by_name }
 });
-
-fn name_key(name: &str) -> String {
-    name.trim().nfc().flat_map(char::to_lowercase).collect()
-}
 
 /// Resolves a code (with or without leading zeros) or a Finnish or Swedish name.
 pub fn resolve(input: &str) -> Option<&'static Municipality> {
@@ -65,7 +61,7 @@ pub fn resolve(input: &str) -> Option<&'static Municipality> {
     if !input.is_empty() && input.len() <= 3 && input.bytes().all(|b| b.is_ascii_digit()) {
         return classification.by_code.get(&format!("{input:0>3}"));
     }
-    let code = classification.by_name.get(&name_key(input))?;
+    let code = classification.by_name.get(&super::fold(input))?;
     classification.by_code.get(code)
 }
 

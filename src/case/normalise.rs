@@ -358,12 +358,7 @@ fn email(e: &mut Errors, pointer: &str, value: &Option<String>) -> Option<String
 
 /// Picks an enumerated value through an alias table, naming the canonical values on failure.
 fn pick<T>(e: &mut Errors, pointer: &str, value: &str, of: fn(&str) -> Option<T>, allowed: &str) -> Option<T> {
-    let key: String = value
-        .trim()
-        .nfc()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c == '-' || c == ' ' { '_' } else { c })
-        .collect();
+    let key: String = super::fold(value).replace(['-', ' '], "_");
     let found = of(&key);
     if found.is_none() {
         e.add(pointer, format!("must be one of {allowed}"));

@@ -4,7 +4,6 @@
 use super::municipality;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -50,7 +49,7 @@ impl OrganisationRegistry {
         if let Some(org) = self.configured.get(input) {
             return Some(org.clone());
         }
-        let key = |s: &str| -> String { s.trim().nfc().flat_map(char::to_lowercase).collect() };
+        let key = super::fold;
         let wanted = key(input);
         if let Some(org) = self
             .configured

@@ -44,6 +44,11 @@ impl GroupCommit {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
+    /// False once the writer task has stopped: every write would fail.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

@@ -27,6 +27,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the paging cursor was not made by this store")]
+    InvalidCursor,
 }
 
 /// One atomic write: everything in it is committed together with its audit records, or nothing is.
@@ -154,7 +156,7 @@ impl Store {
         self.backend.audit_chain(after_seq, limit).await
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers and the writer runs.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await
     }

@@ -95,6 +95,9 @@ impl Sqlite {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::WriterGone);
+        }
         sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
@@ -234,7 +237,7 @@ fn decode_case_cursor(cursor: &str) -> Result<(String, String), StoreError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.split_once('|').map(|(a, b)| (a.to_string(), b.to_string())))
-        .ok_or_else(|| StoreError::Corrupt("invalid cursor".into()))
+        .ok_or(StoreError::InvalidCursor)
 }
 
 fn case_document(row: &SqliteRow) -> Result<Case, StoreError> {
