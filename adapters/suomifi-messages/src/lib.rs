@@ -1,0 +1,1 @@
+//! Suomi.fi Messages adapter (being written).

@@ -1,0 +1,1 @@
+//! Simulators of the national services (being written).
