@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod broker;
 pub mod case;
 pub mod config;
 pub mod metrics;

@@ -27,8 +27,30 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    service: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    service: String,
+    organisation: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    attempts: Family<AttemptLabels, Counter>,
+    attempt_latency: Family<ServiceLabels, Histogram>,
+    queue_depth: Family<ServiceLabels, Gauge>,
+    queue_oldest_due_age: Family<ServiceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    breaker_state: Family<CircuitLabels, Gauge>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     intakes: Family<OutcomeLabels, Counter>,
@@ -46,6 +68,37 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let intakes = Family::<OutcomeLabels, Counter>::default();
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        let attempt_latency =
+            Family::<ServiceLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let queue_depth = Family::<ServiceLabels, Gauge>::default();
+        let queue_oldest_due_age = Family::<ServiceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let breaker_state = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "exchange_attempts",
+            "Calls to national services by outcome",
+            attempts.clone(),
+        );
+        registry.register(
+            "exchange_attempt_duration_seconds",
+            "Latency of calls to national services",
+            attempt_latency.clone(),
+        );
+        registry.register(
+            "outbox_waiting",
+            "Exchanges accepted, scheduled or in flight",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_due_age_seconds",
+            "How long the oldest waiting exchange has been due",
+            queue_oldest_due_age.clone(),
+        );
+        registry.register(
+            "circuit_breaker_state",
+            "0 closed, 1 half-open, 2 open, per service and organisation",
+            breaker_state.clone(),
+        );
         let commit_batches = Gauge::default();
         let commit_writes = Gauge::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
@@ -63,6 +116,11 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            attempts,
+            attempt_latency,
+            queue_depth,
+            queue_oldest_due_age,
+            breaker_state,
             requests,
             latency,
             intakes,
@@ -96,6 +154,37 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    pub fn observe_attempt(&self, service: &str, outcome: &str, elapsed: Duration) {
+        self.attempts
+            .get_or_create(&AttemptLabels {
+                service: service.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.attempt_latency
+            .get_or_create(&ServiceLabels {
+                service: service.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn set_queue(&self, service: &str, waiting: u64, oldest_due_age_s: f64) {
+        let labels = ServiceLabels {
+            service: service.to_string(),
+        };
+        self.queue_depth.get_or_create(&labels).set(waiting as i64);
+        self.queue_oldest_due_age.get_or_create(&labels).set(oldest_due_age_s);
+    }
+
+    pub fn set_breaker(&self, service: &str, organisation: &str, level: i64) {
+        self.breaker_state
+            .get_or_create(&CircuitLabels {
+                service: service.to_string(),
+                organisation: organisation.to_string(),
+            })
+            .set(level);
     }
 
     pub fn set_commit_stats(&self, batches: u64, writes: u64) {

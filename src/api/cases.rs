@@ -178,6 +178,7 @@ pub async fn create(
         }),
         new_case: Some(NewCase { case, person }),
         audit: events,
+        ..Write::default()
     };
     match state.store.commit(write).await? {
         WriteOutcome::Committed { .. } => {

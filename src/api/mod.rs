@@ -33,7 +33,7 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     pub certificate_clients: CertificateClients,
     pub limits: LimitSettings,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub(crate) client_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
@@ -57,7 +57,7 @@ impl AppState {
             verifier,
             certificate_clients,
             limits,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             client_slots: Mutex::new(HashMap::new()),
             data_dir_lock: None,
         }

@@ -1,8 +1,14 @@
 //! Persistence. Callers see [`Store`] and the plain types of this module; which database sits
 //! behind it (SQLite today, PostgreSQL next) and every line of SQL stay inside this module.
 
+mod exchange;
 mod group_commit;
 mod sqlite;
+
+pub use exchange::{
+    Attempt, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus, ExchangeUpdate, JobRun,
+    LeaseRequest, QueueDepth,
+};
 
 use crate::audit::{AuditEvent, AuditRecord, PersonKey};
 use crate::case::Case;
@@ -35,6 +41,15 @@ pub enum StoreError {
 #[derive(Debug, Default)]
 pub struct Write {
     pub new_case: Option<NewCase>,
+    pub new_exchange: Option<Exchange>,
+    pub exchange_updates: Vec<ExchangeUpdate>,
+    pub attempts: Vec<(Uuid, Attempt)>,
+    pub exchange_events: Vec<(Uuid, ExchangeEvent)>,
+    pub job_run: Option<JobRun>,
+    /// (job, key, value) to set.
+    pub job_state: Vec<(String, String, String)>,
+    /// Leases due exchanges in the same transaction; they come back in the outcome.
+    pub lease: Option<LeaseRequest>,
     pub idempotency: Option<IdempotencyClaim>,
     pub audit: Vec<AuditEvent>,
 }
@@ -61,10 +76,12 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum WriteOutcome {
     Committed {
         audit_seqs: Vec<i64>,
+        /// The exchanges a lease in the write took.
+        leased: Vec<Exchange>,
     },
     /// The key was used before with the same request: here is the first response.
     Replayed(StoredResponse),
@@ -154,6 +171,51 @@ impl Store {
     /// Records in sequence order after `after_seq`, for verifying the chain in chunks.
     pub async fn audit_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         self.backend.audit_chain(after_seq, limit).await
+    }
+
+    /// Takes up to `limit` due exchanges (and ones whose lease expired) for a worker.
+    pub async fn lease_due(&self, request: LeaseRequest) -> Result<Vec<Exchange>, StoreError> {
+        match self
+            .commit(Write {
+                lease: Some(request),
+                ..Write::default()
+            })
+            .await?
+        {
+            WriteOutcome::Committed { leased, .. } => Ok(leased),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn exchange(&self, id: Uuid) -> Result<Option<ExchangeDetail>, StoreError> {
+        self.backend.exchange(id).await
+    }
+
+    pub async fn exchanges(&self, query: &ExchangeQuery) -> Result<Page<Exchange>, StoreError> {
+        self.backend.exchanges(query).await
+    }
+
+    /// Exchanges of a service by the ids the service gave them.
+    pub async fn exchanges_by_upstream(
+        &self,
+        service: &str,
+        upstream_ids: &[String],
+    ) -> Result<Vec<Exchange>, StoreError> {
+        self.backend.exchanges_by_upstream(service, upstream_ids).await
+    }
+
+    /// Exchanges waiting (accepted, retry scheduled or in flight) per service.
+    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
+        self.backend.queue_depth().await
+    }
+
+    pub async fn job_state(&self, job: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.backend.job_state(job, key).await
+    }
+
+    /// The newest runs of a job, newest first.
+    pub async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+        self.backend.job_runs(job, limit).await
     }
 
     /// Whether the database answers and the writer runs.

@@ -3,8 +3,9 @@
 
 use super::group_commit::{BatchWriter, GroupCommit, Stats};
 use super::{
-    AuditQuery, CaseQuery, IdempotencyClaim, NewCase, Page, StoreConfig, StoreError, StoredResponse, Write,
-    WriteOutcome,
+    Attempt, AuditQuery, CaseQuery, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus,
+    ExchangeUpdate, IdempotencyClaim, JobRun, LeaseRequest, NewCase, Page, QueueDepth, StoreConfig, StoreError,
+    StoredResponse, Write, WriteOutcome,
 };
 use crate::audit::{seal, Actor, AuditEvent, AuditRecord, ChainHead, PersonKey};
 use crate::case::Case;
@@ -20,7 +21,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
+    (2, "exchanges", include_str!("migrations/sqlite/0002_exchanges.sql")),
+];
 
 fn migrator() -> Migrator {
     let migrations = MIGRATIONS
@@ -191,6 +195,159 @@ impl Sqlite {
         Ok(Page { items, next })
     }
 
+    pub async fn exchange(&self, id: Uuid) -> Result<Option<ExchangeDetail>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.readers)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let exchange = exchange_row(&row)?;
+        let attempts = sqlx::query(
+            "SELECT attempt, started_at, outcome, latency_ms, error FROM exchange_attempts WHERE exchange_id = ? ORDER BY attempt",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.readers)
+        .await?
+        .iter()
+        .map(|r| {
+            let attempt: i64 = r.try_get("attempt")?;
+            let latency: i64 = r.try_get("latency_ms")?;
+            Ok(Attempt {
+                attempt: u32::try_from(attempt).unwrap_or(0),
+                started_at: parse_time(r.try_get("started_at")?)?,
+                outcome: r.try_get("outcome")?,
+                latency_ms: u64::try_from(latency).unwrap_or(0),
+                error: r.try_get("error")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = sqlx::query("SELECT kind, type, time FROM exchange_events WHERE exchange_id = ? ORDER BY time")
+            .bind(id.to_string())
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ExchangeEvent {
+                    kind: r.try_get("kind")?,
+                    kind_upstream: r.try_get("type")?,
+                    time: parse_time(r.try_get("time")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(ExchangeDetail {
+            exchange,
+            attempts,
+            events,
+        }))
+    }
+
+    pub async fn exchanges(&self, q: &ExchangeQuery) -> Result<Page<Exchange>, StoreError> {
+        let mut sql = QueryBuilder::<Db>::new(format!(
+            "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE organisation IN ("
+        ));
+        push_list(&mut sql, &q.organisations);
+        sql.push(")");
+        if let Some(status) = q.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(service) = &q.service {
+            sql.push(" AND service = ").push_bind(service.clone());
+        }
+        if let Some(after) = q.after {
+            sql.push(" AND id > ").push_bind(after.to_string());
+        }
+        sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit) + 1);
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        let more = rows.len() > q.limit as usize;
+        let items: Vec<Exchange> = rows
+            .iter()
+            .take(q.limit as usize)
+            .map(exchange_row)
+            .collect::<Result<_, _>>()?;
+        let next = if more {
+            items.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    pub async fn exchanges_by_upstream(
+        &self,
+        service: &str,
+        upstream_ids: &[String],
+    ) -> Result<Vec<Exchange>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in upstream_ids.chunks(500) {
+            let mut sql = QueryBuilder::<Db>::new(format!("SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE service = "));
+            sql.push_bind(service.to_string()).push(" AND upstream_id IN (");
+            push_list(&mut sql, chunk);
+            sql.push(")");
+            for row in sql.build().fetch_all(&self.readers).await? {
+                found.push(exchange_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service, COUNT(*) AS waiting, MIN(due_at) AS oldest FROM exchanges \
+             WHERE status IN ('accepted', 'retry_scheduled', 'in_flight') GROUP BY service",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let waiting: i64 = r.try_get("waiting")?;
+                Ok(QueueDepth {
+                    service: r.try_get("service")?,
+                    waiting: u64::try_from(waiting).unwrap_or(0),
+                    oldest_due: r
+                        .try_get::<Option<String>, _>("oldest")?
+                        .map(|t| parse_time(&t))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn job_state(&self, job: &str, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM job_state WHERE job = ? AND key = ?")
+                .bind(job)
+                .bind(key)
+                .fetch_optional(&self.readers)
+                .await?,
+        )
+    }
+
+    pub async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, job, started_at, finished_at, outcome, counts, error FROM job_runs WHERE job = ? \
+             ORDER BY started_at DESC LIMIT ?",
+        )
+        .bind(job)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let counts: String = r.try_get("counts")?;
+                Ok(JobRun {
+                    id: id.parse().map_err(|_| StoreError::Corrupt("job run id".into()))?,
+                    job: r.try_get("job")?,
+                    started_at: parse_time(r.try_get("started_at")?)?,
+                    finished_at: parse_time(r.try_get("finished_at")?)?,
+                    outcome: r.try_get("outcome")?,
+                    counts: serde_json::from_str(&counts).unwrap_or(serde_json::Value::Null),
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn audit_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(after_seq)
@@ -352,20 +509,60 @@ async fn write_batch(
     let mut cases = Vec::new();
     let mut records = Vec::new();
     let mut claims = Vec::new();
-    for (write, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+    let mut exchanges = Vec::new();
+    let mut updates = Vec::new();
+    let mut attempts = Vec::new();
+    let mut events = Vec::new();
+    let mut job_runs = Vec::new();
+    let mut job_state = Vec::new();
+    let mut leases = Vec::new();
+    for (i, (write, outcome)) in batch.iter().zip(outcomes.iter_mut()).enumerate() {
         if outcome.is_some() {
             continue;
         }
         cases.extend(&write.new_case);
         claims.extend(&write.idempotency);
+        exchanges.extend(&write.new_exchange);
+        updates.extend(&write.exchange_updates);
+        attempts.extend(&write.attempts);
+        events.extend(&write.exchange_events);
+        job_runs.extend(&write.job_run);
+        job_state.extend(&write.job_state);
+        if let Some(lease) = &write.lease {
+            leases.push((i, lease));
+        }
         let first = records.len();
         records.extend(write.audit.iter().map(|event| seal(head, event.clone())));
         *outcome = Some(WriteOutcome::Committed {
             audit_seqs: records[first..].iter().map(|r| r.seq).collect(),
+            leased: Vec::new(),
         });
     }
     for chunk in cases.chunks(ROWS_PER_INSERT) {
         insert_cases(&mut tx, chunk).await?;
+    }
+    for chunk in exchanges.chunks(ROWS_PER_INSERT) {
+        insert_exchanges(&mut tx, chunk).await?;
+    }
+    for chunk in updates.chunks(ROWS_PER_INSERT) {
+        update_exchanges(&mut tx, chunk).await?;
+    }
+    for chunk in attempts.chunks(ROWS_PER_INSERT) {
+        insert_attempts(&mut tx, chunk).await?;
+    }
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        insert_exchange_events(&mut tx, chunk).await?;
+    }
+    for chunk in job_runs.chunks(ROWS_PER_INSERT) {
+        insert_job_runs(&mut tx, chunk).await?;
+    }
+    for (job, key, value) in job_state {
+        sqlx::query("INSERT INTO job_state (job, key, value) VALUES (?, ?, ?) ON CONFLICT (job, key) DO UPDATE SET value = excluded.value")
+            .bind(job)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
     }
     for chunk in records.chunks(ROWS_PER_INSERT) {
         insert_audit(&mut tx, chunk).await?;
@@ -373,11 +570,185 @@ async fn write_batch(
     for chunk in claims.chunks(ROWS_PER_INSERT) {
         insert_idempotency(&mut tx, chunk).await?;
     }
+    for (i, lease) in leases {
+        let leased = lease_due(&mut tx, lease).await?;
+        if let Some(WriteOutcome::Committed { leased: slot, .. }) = outcomes[i].as_mut() {
+            *slot = leased;
+        }
+    }
     tx.commit().await?;
     Ok(outcomes
         .into_iter()
         .map(|o| o.expect("every write has an outcome"))
         .collect())
+}
+
+const EXCHANGE_COLUMNS: &str = "id, service, organisation, operation, payload, person_key, case_id, status, attempts, \
+     budget_attempt, budget_since, due_at, lease_until, upstream_id, last_error, recorded_by, correlation_id, \
+     created_at, updated_at";
+
+async fn insert_exchanges(conn: &mut SqliteConnection, rows: &[&Exchange]) -> Result<(), StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(format!("INSERT INTO exchanges ({EXCHANGE_COLUMNS}) "));
+    sql.push_values(rows, |mut row, e| {
+        row.push_bind(e.id.to_string())
+            .push_bind(e.service.clone())
+            .push_bind(e.organisation.clone())
+            .push_bind(e.operation.clone())
+            .push_bind(e.payload.to_string())
+            .push_bind(e.person.as_ref().map(|p| p.as_str().to_string()))
+            .push_bind(e.case_id.map(|id| id.to_string()))
+            .push_bind(e.status.as_str())
+            .push_bind(i64::from(e.attempts))
+            .push_bind(i64::from(e.budget_attempt))
+            .push_bind(stored_time(&e.budget_since))
+            .push_bind(stored_time(&e.due_at))
+            .push_bind(e.lease_until.as_ref().map(stored_time))
+            .push_bind(e.upstream_id.clone())
+            .push_bind(e.last_error.clone())
+            .push_bind(e.recorded_by.clone())
+            .push_bind(e.correlation_id.clone())
+            .push_bind(stored_time(&e.created_at))
+            .push_bind(stored_time(&e.updated_at));
+    });
+    sql.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+/// All updates of a batch in one statement: UPDATE … FROM (VALUES …).
+async fn update_exchanges(conn: &mut SqliteConnection, rows: &[&ExchangeUpdate]) -> Result<(), StoreError> {
+    let now = stored_time(&Utc::now());
+    let mut sql = QueryBuilder::<Db>::new(
+        "WITH v(id, status, attempts, due_at, upstream_id, last_error, budget_attempt, budget_since) AS (",
+    );
+    sql.push_values(rows, |mut row, u| {
+        row.push_bind(u.id.to_string())
+            .push_bind(u.status.as_str())
+            .push_bind(i64::from(u.attempts))
+            .push_bind(stored_time(&u.due_at))
+            .push_bind(u.upstream_id.clone())
+            .push_bind(u.last_error.clone())
+            .push_bind(u.new_budget.map(|(a, _)| i64::from(a)))
+            .push_bind(u.new_budget.map(|(_, t)| stored_time(&t)));
+    });
+    sql.push(") UPDATE exchanges SET status = v.status, attempts = v.attempts, due_at = v.due_at, ")
+        .push("upstream_id = COALESCE(v.upstream_id, exchanges.upstream_id), last_error = v.last_error, ")
+        .push("budget_attempt = COALESCE(v.budget_attempt, exchanges.budget_attempt), ")
+        .push("budget_since = COALESCE(v.budget_since, exchanges.budget_since), ")
+        .push("lease_until = NULL, updated_at = ")
+        .push_bind(now)
+        .push(" FROM v WHERE exchanges.id = v.id");
+    sql.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+async fn insert_attempts(conn: &mut SqliteConnection, rows: &[&(Uuid, Attempt)]) -> Result<(), StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
+        "INSERT INTO exchange_attempts (exchange_id, attempt, started_at, outcome, latency_ms, error) ",
+    );
+    sql.push_values(rows, |mut row, (id, a)| {
+        row.push_bind(id.to_string())
+            .push_bind(i64::from(a.attempt))
+            .push_bind(stored_time(&a.started_at))
+            .push_bind(a.outcome.clone())
+            .push_bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
+            .push_bind(a.error.clone());
+    });
+    // A worker whose lease ran out may report an attempt another worker also made.
+    sql.push(" ON CONFLICT (exchange_id, attempt) DO NOTHING");
+    sql.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+async fn insert_exchange_events(
+    conn: &mut SqliteConnection,
+    rows: &[&(Uuid, ExchangeEvent)],
+) -> Result<(), StoreError> {
+    let now = stored_time(&Utc::now());
+    let mut sql = QueryBuilder::<Db>::new("INSERT INTO exchange_events (exchange_id, kind, type, time, recorded_at) ");
+    sql.push_values(rows, |mut row, (id, e)| {
+        row.push_bind(id.to_string())
+            .push_bind(e.kind.clone())
+            .push_bind(e.kind_upstream.clone())
+            .push_bind(stored_time(&e.time))
+            .push_bind(now.clone());
+    });
+    sql.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+async fn insert_job_runs(conn: &mut SqliteConnection, rows: &[&JobRun]) -> Result<(), StoreError> {
+    let mut sql =
+        QueryBuilder::<Db>::new("INSERT INTO job_runs (id, job, started_at, finished_at, outcome, counts, error) ");
+    sql.push_values(rows, |mut row, r| {
+        row.push_bind(r.id.to_string())
+            .push_bind(r.job.clone())
+            .push_bind(stored_time(&r.started_at))
+            .push_bind(stored_time(&r.finished_at))
+            .push_bind(r.outcome.clone())
+            .push_bind(r.counts.to_string())
+            .push_bind(r.error.clone());
+    });
+    sql.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+async fn lease_due(conn: &mut SqliteConnection, lease: &LeaseRequest) -> Result<Vec<Exchange>, StoreError> {
+    let now = stored_time(&lease.now);
+    let mut sql = QueryBuilder::<Db>::new("UPDATE exchanges SET status = 'in_flight', lease_until = ");
+    sql.push_bind(stored_time(&lease.lease_until))
+        .push(", updated_at = ")
+        .push_bind(now.clone())
+        .push(" WHERE id IN (SELECT id FROM exchanges WHERE ((status IN ('accepted', 'retry_scheduled') AND due_at <= ")
+        .push_bind(now.clone())
+        .push(") OR (status = 'in_flight' AND lease_until <= ")
+        .push_bind(now)
+        .push("))");
+    for (service, organisation) in &lease.exclude {
+        sql.push(" AND NOT (service = ")
+            .push_bind(service.clone())
+            .push(" AND organisation = ")
+            .push_bind(organisation.clone())
+            .push(")");
+    }
+    sql.push(" ORDER BY due_at LIMIT ")
+        .push_bind(i64::from(lease.limit))
+        .push(format!(") RETURNING {EXCHANGE_COLUMNS}"));
+    let rows = sql.build().persistent(false).fetch_all(conn).await?;
+    rows.iter().map(exchange_row).collect()
+}
+
+fn exchange_row(row: &SqliteRow) -> Result<Exchange, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("exchange {what}"));
+    let uuid = |s: String| s.parse::<Uuid>().map_err(|_| corrupt("id"));
+    let payload: String = row.try_get("payload")?;
+    let status: String = row.try_get("status")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    Ok(Exchange {
+        id: uuid(row.try_get("id")?)?,
+        service: row.try_get("service")?,
+        organisation: row.try_get("organisation")?,
+        operation: row.try_get("operation")?,
+        payload: serde_json::from_str(&payload).map_err(|_| corrupt("payload"))?,
+        person: row
+            .try_get::<Option<String>, _>("person_key")?
+            .map(PersonKey::from_stored),
+        case_id: row.try_get::<Option<String>, _>("case_id")?.map(uuid).transpose()?,
+        status: ExchangeStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts"))?,
+        budget_attempt: u32::try_from(row.try_get::<i64, _>("budget_attempt")?).map_err(|_| corrupt("budget"))?,
+        budget_since: parse_time(row.try_get("budget_since")?)?,
+        due_at: parse_time(row.try_get("due_at")?)?,
+        lease_until: row
+            .try_get::<Option<String>, _>("lease_until")?
+            .map(|t| parse_time(&t))
+            .transpose()?,
+        upstream_id: row.try_get("upstream_id")?,
+        last_error: row.try_get("last_error")?,
+        recorded_by: row.try_get("recorded_by")?,
+        correlation_id: row.try_get("correlation_id")?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        updated_at: parse_time(row.try_get("updated_at")?)?,
+    })
 }
 
 async fn stored_idempotency<'e>(

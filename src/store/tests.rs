@@ -65,8 +65,8 @@ fn write_case(case: Case) -> Write {
     let organisation = case.owner().to_string();
     Write {
         new_case: Some(NewCase { case, person: None }),
-        idempotency: None,
         audit: vec![event("case.create", &organisation)],
+        ..Write::default()
     }
 }
 
@@ -75,7 +75,13 @@ async fn a_case_and_its_audit_record_are_committed_together() {
     let t = open().await;
     let c = case("853", "2026-11-02T09:15:00+02:00");
     let outcome = t.store.commit(write_case(c.clone())).await.unwrap();
-    assert_eq!(outcome, WriteOutcome::Committed { audit_seqs: vec![1] });
+    assert_eq!(
+        outcome,
+        WriteOutcome::Committed {
+            audit_seqs: vec![1],
+            leased: vec![]
+        }
+    );
     assert_eq!(t.store.case(c.id).await.unwrap(), Some(c));
     let chain = t.store.audit_chain(0, 10).await.unwrap();
     assert_eq!(chain.len(), 1);

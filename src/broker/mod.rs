@@ -1,0 +1,451 @@
+//! The broker: a durable outbox worked by leases. An accepted exchange is in the store (with
+//! its audit record) before the caller hears 202; workers lease due exchanges, call the
+//! service's adapter, and record the outcome, the next attempt or the dead letter, and the
+//! audit record in one write. A crashed worker's lease runs out and the exchange is taken again;
+//! upstream idempotency keys (the exchange id) make that safe. Retries, leases and circuit
+//! breakers live here and nowhere else; wire formats live in the adapters.
+
+mod breaker;
+mod retry;
+
+pub use breaker::{Breakers, Permit};
+
+use crate::audit::AuditEvent;
+use crate::metrics::Metrics;
+use crate::store::{Attempt, Exchange, ExchangeStatus, ExchangeUpdate, LeaseRequest, Store, Write};
+use chrono::Utc;
+use portti_adapter_core::{Adapter, AdapterError, CallContext, Operation, Reply};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore};
+
+/// How the broker treats one service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicePolicy {
+    pub max_attempts: u32,
+    /// Give up when the next attempt would be later than this after the budget began.
+    pub max_elapsed_s: u64,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// Calls in flight per organisation.
+    pub concurrency: usize,
+    pub call_timeout_ms: u64,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+}
+
+impl Default for ServicePolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            max_elapsed_s: 24 * 3600,
+            base_delay_ms: 500,
+            max_delay_ms: 5 * 60 * 1000,
+            concurrency: 32,
+            call_timeout_ms: 30_000,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSettings {
+    /// Exchanges in flight at once, all services together.
+    pub workers: usize,
+    /// How often to look for due exchanges when nothing new arrived.
+    pub poll_interval_ms: u64,
+    /// How long a worker holds an exchange before another may take it (a crashed worker's).
+    pub lease_s: u64,
+    pub default_policy: ServicePolicy,
+    /// Per-service overrides of `default_policy`, by service name.
+    pub services: HashMap<String, ServicePolicy>,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            workers: 256,
+            poll_interval_ms: 250,
+            lease_s: 120,
+            default_policy: ServicePolicy::default(),
+            services: HashMap::new(),
+        }
+    }
+}
+
+impl BrokerSettings {
+    pub fn policy(&self, service: &str) -> &ServicePolicy {
+        self.services.get(service).unwrap_or(&self.default_policy)
+    }
+}
+
+/// The adapters by (service, organisation): each organisation has its own credentials.
+#[derive(Default, Clone)]
+pub struct Adapters {
+    by_key: HashMap<(String, String), Arc<dyn Adapter>>,
+}
+
+impl Adapters {
+    pub fn insert(&mut self, organisation: &str, adapter: Arc<dyn Adapter>) {
+        self.by_key
+            .insert((adapter.service().to_string(), organisation.to_string()), adapter);
+    }
+
+    pub fn get(&self, service: &str, organisation: &str) -> Option<&Arc<dyn Adapter>> {
+        self.by_key.get(&(service.to_string(), organisation.to_string()))
+    }
+
+    /// Organisations with an adapter for `service`.
+    pub fn organisations(&self, service: &str) -> Vec<String> {
+        let mut orgs: Vec<String> = self
+            .by_key
+            .keys()
+            .filter(|(s, _)| s == service)
+            .map(|(_, o)| o.clone())
+            .collect();
+        orgs.sort();
+        orgs
+    }
+}
+
+pub struct Broker {
+    store: Store,
+    adapters: Adapters,
+    settings: BrokerSettings,
+    breakers: Breakers,
+    metrics: Arc<Metrics>,
+    wake: Notify,
+    in_flight: AtomicUsize,
+    slots: std::sync::Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+}
+
+impl Broker {
+    pub fn new(store: Store, adapters: Adapters, settings: BrokerSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+        let d = &settings.default_policy;
+        let breakers = Breakers::new(d.breaker_failures, Duration::from_millis(d.breaker_open_ms));
+        Arc::new(Self {
+            store,
+            adapters,
+            settings,
+            breakers,
+            metrics,
+            wake: Notify::new(),
+            in_flight: AtomicUsize::new(0),
+            slots: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn adapters(&self) -> &Adapters {
+        &self.adapters
+    }
+
+    pub fn has_adapter(&self, service: &str, organisation: &str) -> bool {
+        self.adapters.get(service, organisation).is_some()
+    }
+
+    /// Tells the dispatcher that something new is due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts the dispatcher; it runs until the process ends.
+    pub fn start(self: &Arc<Self>) {
+        let broker = self.clone();
+        tokio::spawn(async move { broker.dispatch().await });
+        let broker = self.clone();
+        tokio::spawn(async move { broker.report_queue().await });
+    }
+
+    async fn dispatch(self: Arc<Self>) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
+        loop {
+            let free = self
+                .settings
+                .workers
+                .saturating_sub(self.in_flight.load(Ordering::Relaxed));
+            let mut leased_full = false;
+            if free > 0 {
+                let now = Utc::now();
+                let request = LeaseRequest {
+                    now,
+                    lease_until: now + chrono::Duration::seconds(self.settings.lease_s as i64),
+                    limit: free.min(1000) as u32,
+                    exclude: self.breakers.open(Instant::now()),
+                };
+                match self.store.lease_due(request).await {
+                    Ok(leased) => {
+                        leased_full = leased.len() == free.min(1000);
+                        for exchange in leased {
+                            self.in_flight.fetch_add(1, Ordering::Relaxed);
+                            let broker = self.clone();
+                            tokio::spawn(async move {
+                                broker.work(exchange).await;
+                                broker.in_flight.fetch_sub(1, Ordering::Relaxed);
+                                broker.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "leasing due exchanges failed"),
+                }
+            }
+            if !leased_full {
+                let _ = tokio::time::timeout(poll, self.wake.notified()).await;
+            }
+        }
+    }
+
+    fn slot(&self, service: &str, organisation: &str) -> Arc<Semaphore> {
+        let policy = self.settings.policy(service);
+        let mut slots = self.slots.lock().expect("slots lock");
+        slots
+            .entry((service.to_string(), organisation.to_string()))
+            .or_insert_with(|| Arc::new(Semaphore::new(policy.concurrency.max(1))))
+            .clone()
+    }
+
+    /// One attempt at one leased exchange, and the record of what came of it.
+    async fn work(&self, exchange: Exchange) {
+        let service = exchange.service.clone();
+        let organisation = exchange.organisation.clone();
+        let policy = self.settings.policy(&service).clone();
+        let Some(adapter) = self.adapters.get(&service, &organisation).cloned() else {
+            let reason = format!("no {service} adapter is configured for organisation {organisation}");
+            self.record(&exchange, None, Err(AdapterError::Permanent(reason)), &policy)
+                .await;
+            return;
+        };
+        let _slot = self.slot(&service, &organisation).acquire_owned().await;
+        if let Permit::Wait(until) = self.breakers.permit(&service, &organisation, Instant::now()) {
+            // The circuit is open: put the exchange back without spending an attempt.
+            let wait = until.saturating_duration_since(Instant::now());
+            self.postpone(&exchange, wait).await;
+            return;
+        }
+        let attempt = exchange.attempts + 1;
+        let cx = CallContext {
+            exchange_id: exchange.id,
+            attempt,
+            correlation_id: exchange.correlation_id.clone(),
+            deadline: Instant::now() + Duration::from_millis(policy.call_timeout_ms),
+        };
+        let operation = Operation {
+            name: exchange.operation.clone(),
+            payload: exchange.payload.clone(),
+        };
+        let started = Utc::now();
+        let clock = Instant::now();
+        let result = match tokio::time::timeout(cx.remaining(), adapter.call(&cx, &operation)).await {
+            Ok(result) => result,
+            Err(_) => Err(AdapterError::Transient("no answer before the call's deadline".into())),
+        };
+        let latency = clock.elapsed();
+        match &result {
+            Ok(_) | Err(AdapterError::Permanent(_)) => self.breakers.record_answer(&service, &organisation),
+            Err(_) => self.breakers.record_failure(&service, &organisation, Instant::now()),
+        }
+        self.metrics.observe_attempt(&service, outcome_name(&result), latency);
+        self.record(&exchange, Some((attempt, started, latency)), result, &policy)
+            .await;
+    }
+
+    async fn postpone(&self, exchange: &Exchange, wait: Duration) {
+        let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+        let update = ExchangeUpdate {
+            id: exchange.id,
+            status: ExchangeStatus::RetryScheduled,
+            attempts: exchange.attempts,
+            due_at: due,
+            upstream_id: None,
+            last_error: Some("circuit open: the service failed repeatedly".into()),
+            new_budget: None,
+        };
+        let write = Write {
+            exchange_updates: vec![update],
+            ..Write::default()
+        };
+        if let Err(e) = self.store.commit(write).await {
+            tracing::warn!(error = %e, "postponing an exchange failed; its lease will run out");
+        }
+    }
+
+    async fn record(
+        &self,
+        exchange: &Exchange,
+        attempt: Option<(u32, chrono::DateTime<Utc>, Duration)>,
+        result: Result<Reply, AdapterError>,
+        policy: &ServicePolicy,
+    ) {
+        let now = Utc::now();
+        let attempts = attempt.map(|(n, _, _)| n).unwrap_or(exchange.attempts);
+        let (status, due_at, upstream_id, last_error, digests) = match &result {
+            Ok(reply) => (
+                ExchangeStatus::Succeeded,
+                now,
+                reply.upstream_id.clone(),
+                None,
+                (reply.request_digest.clone(), reply.response_digest.clone()),
+            ),
+            Err(error) => {
+                let in_budget = attempts.saturating_sub(exchange.budget_attempt).max(1);
+                match retry::after_failure(policy, error, in_budget, exchange.budget_since, now) {
+                    retry::Next::RetryAt(at) => (
+                        ExchangeStatus::RetryScheduled,
+                        at,
+                        None,
+                        Some(error.to_string()),
+                        (None, None),
+                    ),
+                    retry::Next::Dead(reason) => (ExchangeStatus::Dead, now, None, Some(reason), (None, None)),
+                }
+            }
+        };
+        let mut event = exchange_audit_event(exchange, "exchange.attempt", status.as_str());
+        event.request_digest = digests.0;
+        event.response_digest = digests.1;
+        let write = Write {
+            exchange_updates: vec![ExchangeUpdate {
+                id: exchange.id,
+                status,
+                attempts,
+                due_at,
+                upstream_id,
+                last_error: last_error.clone(),
+                new_budget: None,
+            }],
+            attempts: attempt
+                .map(|(n, started_at, latency)| {
+                    vec![(
+                        exchange.id,
+                        Attempt {
+                            attempt: n,
+                            started_at,
+                            outcome: outcome_name(&result).to_string(),
+                            latency_ms: latency.as_millis() as u64,
+                            error: last_error,
+                        },
+                    )]
+                })
+                .unwrap_or_default(),
+            audit: vec![event],
+            ..Write::default()
+        };
+        if let Err(e) = self.store.commit(write).await {
+            // The lease runs out and the exchange is attempted again; the upstream id keeps it single.
+            tracing::error!(error = %e, exchange = %exchange.id, "recording an attempt failed");
+        }
+    }
+
+    /// Publishes queue depth, oldest due age and breaker states every few seconds.
+    async fn report_queue(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Ok(depths) = self.store.queue_depth().await {
+                let now = Utc::now();
+                for d in depths {
+                    let age = d
+                        .oldest_due
+                        .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+                    self.metrics.set_queue(&d.service, d.waiting, age.unwrap_or(0.0));
+                }
+            }
+            for ((service, organisation), state) in self.breakers.states() {
+                self.metrics.set_breaker(&service, &organisation, state.level());
+            }
+        }
+    }
+}
+
+/// What an accepted exchange looks like before its first attempt.
+pub struct NewExchange {
+    pub service: String,
+    pub organisation: String,
+    pub operation: String,
+    pub payload: serde_json::Value,
+    pub person: Option<crate::audit::PersonKey>,
+    pub case_id: Option<uuid::Uuid>,
+    pub recorded_by: String,
+    pub correlation_id: String,
+}
+
+impl NewExchange {
+    pub fn into_exchange(self) -> Exchange {
+        let now = Utc::now();
+        Exchange {
+            id: uuid::Uuid::now_v7(),
+            service: self.service,
+            organisation: self.organisation,
+            operation: self.operation,
+            payload: self.payload,
+            person: self.person,
+            case_id: self.case_id,
+            status: ExchangeStatus::Accepted,
+            attempts: 0,
+            budget_attempt: 0,
+            budget_since: now,
+            due_at: now,
+            lease_until: None,
+            upstream_id: None,
+            last_error: None,
+            recorded_by: self.recorded_by,
+            correlation_id: self.correlation_id,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// The update that reruns a dead exchange with a fresh retry budget.
+pub fn rerun(exchange: &Exchange) -> ExchangeUpdate {
+    let now = Utc::now();
+    ExchangeUpdate {
+        id: exchange.id,
+        status: ExchangeStatus::Accepted,
+        attempts: exchange.attempts,
+        due_at: now,
+        upstream_id: None,
+        last_error: exchange.last_error.clone(),
+        new_budget: Some((exchange.attempts, now)),
+    }
+}
+
+fn outcome_name(result: &Result<Reply, AdapterError>) -> &'static str {
+    match result {
+        Ok(_) => "succeeded",
+        Err(AdapterError::Transient(_)) => "transient",
+        Err(AdapterError::RateLimited { .. }) => "rate_limited",
+        Err(AdapterError::Reauthenticate(_)) => "reauthenticate",
+        Err(AdapterError::Permanent(_)) => "permanent",
+    }
+}
+
+/// An audit event about an exchange, by the system itself (the broker acts for the organisation).
+pub fn exchange_audit_event(exchange: &Exchange, action: &str, outcome: &str) -> AuditEvent {
+    AuditEvent {
+        time: Utc::now(),
+        actor: crate::audit::Actor {
+            client_id: "portti-broker".into(),
+            end_user: None,
+            role: None,
+        },
+        action: action.to_string(),
+        purpose: None,
+        person: exchange.person.clone(),
+        organisation: Some(exchange.organisation.clone()),
+        service: Some(exchange.service.clone()),
+        exchange_id: Some(exchange.id),
+        outcome: outcome.to_string(),
+        request_digest: None,
+        response_digest: None,
+        correlation_id: exchange.correlation_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
