@@ -3,6 +3,13 @@
 //! service's wire format and error semantics and nothing of the store, the queue or the audit;
 //! the broker knows retries, leases, circuit breakers and audit and nothing of wire formats.
 
+pub mod http;
+
+pub use http::{
+    build_client, classify_status, classify_transport_error, sha256_hex, ClientIdentity, HttpClientConfig,
+    HttpClientError,
+};
+
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
