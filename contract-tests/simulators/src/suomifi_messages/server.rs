@@ -1,0 +1,187 @@
+//! The listener: plain HTTP/1.1 or HTTPS (OpenSSL), one task per connection, and around every request the
+//! fault injection and the request log. Faults live here, outside the axum router, because dropping a
+//! connection without a response needs the service to fail, which hyper answers by closing the socket.
+
+use super::faults::{self, FaultKind, When};
+use super::{LoggedRequest, Sim, TlsFiles};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_openssl::SslStream;
+use tower::ServiceExt;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The request log keeps at most this many entries (the oldest tenth is dropped when full).
+pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+pub fn acceptor(tls: &TlsFiles) -> anyhow::Result<Arc<SslAcceptor>> {
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    builder.set_certificate_chain_file(&tls.cert_pem)?;
+    builder.set_private_key_file(&tls.key_pem, SslFiletype::PEM)?;
+    builder.check_private_key()?;
+    Ok(Arc::new(builder.build()))
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: Option<Arc<SslAcceptor>>,
+    app: Router,
+    sim: Arc<Sim>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (app, sim, stop, acceptor) = (app.clone(), sim.clone(), stop.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            match acceptor {
+                None => connection(tcp, app, sim, stop).await,
+                Some(acceptor) => {
+                    let Ok(ssl) = Ssl::new(acceptor.context()) else { return };
+                    let Ok(mut stream) = SslStream::new(ssl, tcp) else {
+                        return;
+                    };
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, Pin::new(&mut stream).accept()).await;
+                    if let Ok(Ok(())) = handshake {
+                        connection(stream, app, sim, stop).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn connection<I>(io: I, app: Router, sim: Arc<Sim>, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| handle(app.clone(), sim.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Returned by the service to make hyper close the connection without a response.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+async fn handle(app: Router, sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
+    let path = req.uri().path().to_string();
+    if path == "/_simulator" || path.starts_with("/_simulator/") {
+        let response = app.oneshot(req).await.unwrap_or_else(|never| match never {});
+        return Ok(with_trace_id(response));
+    }
+    let method = req.method().to_string();
+    let token = super::api::bearer(req.headers()).map(str::to_string);
+
+    let before = faults::fire_all(&mut sim.lock().faults, &path, When::Before);
+    if !before.delay.is_zero() {
+        tokio::time::sleep(before.delay).await;
+    }
+    let result = match before.action {
+        Some(action) => apply(action, None, token.as_deref(), &sim).await,
+        None => {
+            let response = app.oneshot(req).await.unwrap_or_else(|never| match never {});
+            let after = faults::fire_all(&mut sim.lock().faults, &path, When::After);
+            if !after.delay.is_zero() {
+                tokio::time::sleep(after.delay).await;
+            }
+            match after.action {
+                Some(action) => apply(action, Some(response), token.as_deref(), &sim).await,
+                None => Ok(response),
+            }
+        }
+    };
+    let status = result.as_ref().ok().map(|r| r.status().as_u16());
+    let mut inner = sim.lock();
+    if inner.request_log.len() >= REQUEST_LOG_CAPACITY {
+        // A long-running sandbox keeps the most recent entries.
+        inner.request_log.drain(..REQUEST_LOG_CAPACITY / 10);
+    }
+    inner.request_log.push(LoggedRequest { method, path, status });
+    drop(inner);
+    result.map(with_trace_id)
+}
+
+fn with_trace_id(mut response: Response<Body>) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
+        response.headers_mut().insert("traceId", value);
+    }
+    response
+}
+
+async fn apply(
+    action: FaultKind,
+    response: Option<Response<Body>>,
+    token: Option<&str>,
+    sim: &Sim,
+) -> Result<Response<Body>, DropConnection> {
+    Ok(match action {
+        FaultKind::Latency { .. } => unreachable!("latency is a delay, not an action"),
+        FaultKind::DropConnection => return Err(DropConnection),
+        FaultKind::Status { status } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            super::api::error(status, status.canonical_reason().unwrap_or("Error"))
+        }
+        FaultKind::TooManyRequests { retry_after_seconds } => {
+            let mut r = super::api::error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            r
+        }
+        FaultKind::Unauthorized => {
+            if let Some(token) = token {
+                sim.lock().tokens.remove(token);
+            }
+            super::api::error(StatusCode::UNAUTHORIZED, "Unauthorized")
+        }
+        FaultKind::MalformedJson => match response {
+            None => malformed(StatusCode::OK, HeaderMap::new(), br#"{"messageId": 1"#),
+            Some(response) => {
+                let (parts, body) = response.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+                let cut = if bytes.len() > 1 { bytes.len() / 2 } else { 0 };
+                let truncated = if cut == 0 { &b"{"[..] } else { &bytes[..cut] };
+                malformed(parts.status, parts.headers, truncated)
+            }
+        },
+    })
+}
+
+fn malformed(status: StatusCode, mut headers: HeaderMap, body: &[u8]) -> Response<Body> {
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = Response::new(Body::from(body.to_vec()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
