@@ -3,9 +3,13 @@
 use crate::api::{self, AppState};
 use crate::audit::PersonHasher;
 use crate::auth::{sandbox, CertificateClients, TokenVerifier};
+use crate::broker::{Adapters, Broker};
 use crate::case::OrganisationRegistry;
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::store::{Store, StoreConfig};
+use portti_simulators::suomifi_messages as suomifi_simulator;
+use portti_suomifi_messages::{MessagesConfig, SuomifiMessages};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -63,8 +67,18 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Builds the shared state: store (with migrations), keys, verifier.
-pub async fn state(config: &Config) -> anyhow::Result<Arc<AppState>> {
+/// A gateway ready to serve: its shared state, the outbox's broker, the job scheduler, and in
+/// the sandbox the simulators it talks to.
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    pub broker: Arc<Broker>,
+    pub jobs: Arc<Jobs>,
+    /// The sandbox's Suomi.fi Messages simulator; it stops when the gateway is dropped.
+    pub messages_simulator: Option<suomifi_simulator::Running>,
+}
+
+/// Builds everything from the configuration; nothing runs until [`run`] starts it.
+pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     let lock = lock_data_dir(config)?;
     let store = Store::open(&StoreConfig {
         sqlite_path: config.data_path(&config.store.sqlite_file),
@@ -75,24 +89,81 @@ pub async fn state(config: &Config) -> anyhow::Result<Arc<AppState>> {
     let certificate_clients =
         CertificateClients::new(config.tls.as_ref().map(|t| t.clients.as_slice()).unwrap_or(&[]))?;
     let mut state = AppState::new(
-        store,
+        store.clone(),
         person_hasher(config)?,
         OrganisationRegistry::new(config.organisations.iter().cloned()),
         token_verifier(config)?,
         certificate_clients,
         config.limits.clone(),
     );
+    let (adapters, messages_simulator) = adapters(config).await?;
+    let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
+    let jobs = Jobs::new(&config.jobs, store, broker.clone())?;
+    state.broker = Some(broker.clone());
     state.data_dir_lock = Some(lock);
-    Ok(Arc::new(state))
+    Ok(Gateway {
+        state: Arc::new(state),
+        broker,
+        jobs,
+        messages_simulator,
+    })
+}
+
+/// One adapter per (service, organisation) from the config; in the sandbox without a
+/// configured service, the simulator on loopback with an account per demo organisation.
+async fn adapters(config: &Config) -> anyhow::Result<(Adapters, Option<suomifi_simulator::Running>)> {
+    let mut adapters = Adapters::default();
+    for entry in &config.suomifi_messages {
+        adapters.insert(
+            &entry.organisation,
+            Arc::new(SuomifiMessages::new(entry.adapter.clone())?),
+        );
+    }
+    if !config.sandbox || !config.suomifi_messages.is_empty() {
+        return Ok((adapters, None));
+    }
+    let organisations = &config.sandbox_services.messages_organisations;
+    let account = |org: &str| {
+        (
+            format!("portti-sandbox-{org}"),
+            format!("{}-{org}", suomifi_simulator::SANDBOX_PASSWORD),
+        )
+    };
+    let mut simulator_config = suomifi_simulator::Config::sandbox();
+    simulator_config.accounts = organisations
+        .iter()
+        .map(|org| {
+            let (username, password) = account(org);
+            suomifi_simulator::Account { username, password }
+        })
+        .collect();
+    let simulator = suomifi_simulator::start(simulator_config, config.sandbox_services.messages_listen).await?;
+    for org in organisations {
+        let (username, password) = account(org);
+        // The simulator starts afresh each time, so its password file does too.
+        let password_file = config.data_dir.join(format!("suomifi-messages-{org}.password"));
+        std::fs::write(&password_file, &password)?;
+        let adapter = SuomifiMessages::new(MessagesConfig {
+            base_url: simulator.base_url(),
+            username: username.clone(),
+            password_file,
+            service_id: username,
+            ..MessagesConfig::default()
+        })?;
+        adapters.insert(org, Arc::new(adapter));
+    }
+    Ok((adapters, Some(simulator)))
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM. `on_ready` gets the bound address.
-pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let state = state(&config).await?;
+pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr, &Gateway)) -> anyhow::Result<()> {
+    let gateway = build(&config).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = api::router(state);
-    on_ready(addr);
+    gateway.broker.start();
+    gateway.jobs.start();
+    let app = api::router(gateway.state.clone());
+    on_ready(addr, &gateway);
     match &config.tls {
         Some(tls) => api::tls::serve(listener, api::tls::acceptor(tls)?, app, shutdown_signal()).await,
         None => Ok(axum::serve(listener, app)
@@ -118,12 +189,13 @@ mod tests {
     #[tokio::test]
     async fn a_second_gateway_on_the_same_data_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
-        let first = state(&config).await.unwrap();
-        let second = state(&config).await;
+        config.sandbox_services.messages_listen = "127.0.0.1:0".parse().unwrap();
+        let first = build(&config).await.unwrap();
+        let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));
         drop(first);
     }

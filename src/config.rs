@@ -27,6 +27,39 @@ pub struct Config {
     /// Joint authorities and wellbeing services counties (municipalities are built in).
     #[serde(default)]
     pub organisations: Vec<Organisation>,
+    pub broker: crate::broker::BrokerSettings,
+    pub jobs: crate::jobs::JobSettings,
+    /// Suomi.fi Messages, one entry per sending organisation (own credentials and service id).
+    /// Empty in the sandbox, which runs the simulator instead.
+    #[serde(default, skip_serializing)]
+    pub suomifi_messages: Vec<MessagesOrganisation>,
+    pub sandbox_services: SandboxServices,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesOrganisation {
+    pub organisation: String,
+    pub adapter: portti_suomifi_messages::MessagesConfig,
+}
+
+/// What the sandbox simulates when no real service is configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxServices {
+    /// Where the Suomi.fi Messages simulator listens (its `/_simulator/…` endpoints play the citizen).
+    pub messages_listen: SocketAddr,
+    /// Organisations that get a simulated Suomi.fi Messages account.
+    pub messages_organisations: Vec<String>,
+}
+
+impl Default for SandboxServices {
+    fn default() -> Self {
+        Self {
+            messages_listen: "127.0.0.1:8091".parse().expect("valid address"),
+            messages_organisations: ["853", "529", "680", "202", "445"].map(String::from).to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +157,10 @@ impl Default for Config {
                 page_size_max: 500,
             },
             organisations: vec![],
+            broker: Default::default(),
+            jobs: Default::default(),
+            suomifi_messages: vec![],
+            sandbox_services: Default::default(),
         }
     }
 }

@@ -12,5 +12,6 @@ pub mod bench;
 pub mod broker;
 pub mod case;
 pub mod config;
+pub mod jobs;
 pub mod metrics;
 pub mod store;

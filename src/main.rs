@@ -102,10 +102,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let sandbox = config.sandbox;
             let data_dir = config.data_dir.clone();
-            portti::app::run(config, |addr| {
+            portti::app::run(config, |addr, gateway| {
                 tracing::info!(%addr, "Portti is listening");
                 if sandbox {
-                    println!("{}", quick_start(&addr.to_string(), &data_dir));
+                    let simulator = gateway.messages_simulator.as_ref().map(|s| s.base_url());
+                    println!("{}", quick_start(&addr.to_string(), &data_dir, simulator.as_deref()));
                 }
             })
             .await?;
@@ -179,7 +180,22 @@ fn known_scopes() -> String {
     Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn quick_start(addr: &str, data_dir: &std::path::Path) -> String {
+fn quick_start(addr: &str, data_dir: &std::path::Path, messages_simulator: Option<&str>) -> String {
+    let messages = match messages_simulator {
+        None => String::new(),
+        Some(sim) => format!(
+            r#"
+Suomi.fi Messages simulator on {sim} (persons with a mailbox: 010594Y9032, 260881-1233; without: 131052-308T):
+
+  TOKEN=$(cargo run --release -q -- token --client ohjaus --scopes messages:send,exchanges:read,exchanges:retry --orgs 853 | tail -n1)
+  curl -s -X POST http://{addr}/v1/messages -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{{"organisation":"853","recipient":{{"identity_code":"010594Y9032"}},"title":"Asiakasohjaus",
+         "body":"Hei! Soitamme teille huomenna.","body_format":"text","language":"fi"}}'
+  curl -s http://{addr}/v1/exchanges/<exchange_id> -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {sim}/_simulator/citizen/read -H 'Content-Type: application/json' -d '{{"messageId": <upstream_id>}}'
+"#
+        ),
+    };
     format!(
         r#"
 Portti sandbox on http://{addr} (data in {data}). Quick start, from this directory:
@@ -192,7 +208,7 @@ Portti sandbox on http://{addr} (data in {data}). Quick start, from this directo
   curl -s "http://{addr}/v1/audit?person=131052-308T" -H "Authorization: Bearer $TOKEN"
   curl -s http://{addr}/v1/audit/verify -H "Authorization: Bearer $TOKEN"
   API description: http://{addr}/openapi.json
-"#,
+{messages}"#,
         data = data_dir.display()
     )
 }

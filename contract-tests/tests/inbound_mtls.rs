@@ -27,11 +27,15 @@ async fn start() -> Running {
             client_ca_file: Some(cert_path("demo-ca.pem")),
             clients: vec![client("ohjaus-853", "853"), client("yhteyskeskus-529", "529")],
         }),
+        sandbox_services: portti::config::SandboxServices {
+            messages_listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
         ..Config::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        portti::app::run(config, move |addr| {
+        portti::app::run(config, move |addr, _| {
             let _ = tx.send(addr);
         })
         .await

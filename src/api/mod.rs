@@ -3,8 +3,10 @@
 
 mod audit;
 mod cases;
+mod exchanges;
 mod extract;
 pub mod layers;
+mod messages;
 mod openapi;
 mod ops;
 mod params;
@@ -17,7 +19,7 @@ use crate::case::OrganisationRegistry;
 use crate::config::LimitSettings;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,8 @@ pub struct AppState {
     pub limits: LimitSettings,
     pub metrics: Arc<Metrics>,
     pub(crate) client_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The outbox's workers; absent in tests of the case API alone.
+    pub broker: Option<Arc<crate::broker::Broker>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
 }
@@ -59,6 +63,7 @@ impl AppState {
             limits,
             metrics: Arc::new(Metrics::default()),
             client_slots: Mutex::new(HashMap::new()),
+            broker: None,
             data_dir_lock: None,
         }
     }
@@ -69,6 +74,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/v1/cases", get(cases::list).post(cases::create))
         .route("/v1/cases/{id}", get(cases::get_one))
+        .route("/v1/messages", post(messages::send))
+        .route("/v1/exchanges", get(exchanges::list))
+        .route("/v1/exchanges/{id}", get(exchanges::get_one))
+        .route("/v1/exchanges/{id}/retry", post(exchanges::retry))
         .route("/v1/audit", get(audit::query))
         .route("/v1/audit/verify", get(audit::verify))
         .route_layer(middleware::from_fn_with_state(

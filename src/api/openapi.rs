@@ -9,12 +9,16 @@ use utoipa::{Modify, OpenApi};
     info(title = "Portti", description = "Integration gateway between regional social and health care systems and Finland's national services."),
     paths(
         super::cases::create, super::cases::get_one, super::cases::list,
+        super::messages::send,
+        super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::audit::query, super::audit::verify,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     components(schemas(super::problem::Problem, super::problem::InvalidField)),
     modifiers(&Security),
-    tags((name = "cases", description = "Service guidance cases"), (name = "audit", description = "The audit trail"))
+    tags((name = "cases", description = "Service guidance cases"),
+        (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
+        (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"))
 )]
 pub struct ApiDoc;
 

@@ -63,6 +63,7 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     UnsupportedMediaType,
     IdempotencyKeyReused,
+    Conflict(String),
     TooManyRequests,
     Timeout,
     Unavailable(String),
@@ -110,6 +111,12 @@ impl ApiError {
                 "idempotency-key-reused",
                 "The Idempotency-Key was used with a different request",
                 Some("use a new key for a new request".into()),
+            ),
+            Conflict(d) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "The resource is not in a state for this",
+                Some(d.clone()),
             ),
             TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,

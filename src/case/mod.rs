@@ -11,7 +11,7 @@ pub mod organisation;
 pub mod phone;
 
 pub use hetu::IdentityCode;
-pub use normalise::{normalise, Context as NormaliseContext, FieldError, Limits};
+pub use normalise::{normalise, parse_language, Context as NormaliseContext, FieldError, Limits};
 pub use organisation::{Organisation, OrganisationKind, OrganisationRegistry};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -92,6 +92,16 @@ pub enum Language {
     Fi,
     Sv,
     En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Fi => "fi",
+            Language::Sv => "sv",
+            Language::En => "en",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -379,7 +379,12 @@ fn channel_of(key: &str) -> Option<Channel> {
     })
 }
 
-const LANGUAGES: &str = "fi, sv, en (or fi-FI, suomi, svenska, english…)";
+/// Reads a language the way regional systems write it (`fi-FI`, `suomi`, `svenska`…).
+pub fn parse_language(value: &str) -> Option<Language> {
+    language_of(&super::fold(value).replace(['-', ' '], "_"))
+}
+
+pub(crate) const LANGUAGES: &str = "fi, sv, en (or fi-FI, suomi, svenska, english…)";
 fn language_of(key: &str) -> Option<Language> {
     Some(match key {
         "fi" | "fi_fi" | "fin" | "suomi" | "suomeksi" | "finnish" | "finska" => Language::Fi,

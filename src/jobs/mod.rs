@@ -1,0 +1,140 @@
+//! Scheduled jobs: cron expressions from the config, each run recorded (start, end, outcome,
+//! counts). `portti jobs list` shows them, `portti jobs run NAME` or `POST /v1/jobs/{name}/run`
+//! runs one now.
+
+mod messages;
+
+use crate::broker::Broker;
+use crate::store::{JobRun, Store, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+pub const MESSAGES_EVENTS: &str = "suomifi-messages-events";
+pub const MESSAGES_PASSWORD: &str = "suomifi-messages-password";
+
+/// Cron expressions with seconds: `sec min hour day-of-month month day-of-week`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    pub suomifi_messages_events: String,
+    pub suomifi_messages_password: String,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            // Events are kept 60 days by the service; every five seconds keeps read receipts prompt.
+            suomifi_messages_events: "*/5 * * * * *".into(),
+            // Monthly, at night: the service asks for regular rotation.
+            suomifi_messages_password: "0 0 3 1 * *".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobInfo {
+    pub name: String,
+    pub schedule: String,
+    pub next_run: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no job is called {0:?}")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Jobs {
+    store: Store,
+    broker: Arc<Broker>,
+    schedules: Vec<(String, String, cron::Schedule)>,
+}
+
+impl Jobs {
+    pub fn new(settings: &JobSettings, store: Store, broker: Arc<Broker>) -> anyhow::Result<Arc<Self>> {
+        let mut schedules = Vec::new();
+        for (name, expression) in [
+            (MESSAGES_EVENTS, &settings.suomifi_messages_events),
+            (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
+        ] {
+            let schedule = cron::Schedule::from_str(expression).map_err(|e| {
+                anyhow::anyhow!(
+                    "jobs.{}: {expression:?} is not a cron expression: {e}",
+                    name.replace('-', "_")
+                )
+            })?;
+            schedules.push((name.to_string(), expression.clone(), schedule));
+        }
+        Ok(Arc::new(Self {
+            store,
+            broker,
+            schedules,
+        }))
+    }
+
+    pub fn list(&self) -> Vec<JobInfo> {
+        self.schedules
+            .iter()
+            .map(|(name, expression, schedule)| JobInfo {
+                name: name.clone(),
+                schedule: expression.clone(),
+                next_run: schedule.upcoming(Utc).next(),
+            })
+            .collect()
+    }
+
+    /// Runs a job now and records the run, whatever its outcome.
+    pub async fn run(&self, name: &str) -> Result<JobRun, JobError> {
+        let started_at = Utc::now();
+        let result = match name {
+            MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker).await,
+            MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker).await,
+            other => return Err(JobError::Unknown(other.to_string())),
+        };
+        let (outcome, counts, error) = match result {
+            Ok(counts) => ("ok", counts, None),
+            Err((counts, e)) => ("failed", counts, Some(e)),
+        };
+        let run = JobRun {
+            id: uuid::Uuid::now_v7(),
+            job: name.to_string(),
+            started_at,
+            finished_at: Utc::now(),
+            outcome: outcome.to_string(),
+            counts,
+            error,
+        };
+        self.store
+            .commit(Write {
+                job_run: Some(run.clone()),
+                ..Write::default()
+            })
+            .await?;
+        Ok(run)
+    }
+
+    /// Runs each job at its scheduled times until the process ends.
+    pub fn start(self: &Arc<Self>) {
+        for (name, _, schedule) in self.schedules.clone() {
+            let jobs = self.clone();
+            tokio::spawn(async move {
+                for next in schedule.upcoming(Utc) {
+                    let wait = (next - Utc::now()).to_std().unwrap_or_default();
+                    tokio::time::sleep(wait).await;
+                    match jobs.run(&name).await {
+                        Ok(run) if run.outcome != "ok" => {
+                            tracing::warn!(job = %name, error = run.error.as_deref().unwrap_or(""), "job failed")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(job = %name, error = %e, "job could not run"),
+                    }
+                }
+            });
+        }
+    }
+}
