@@ -100,6 +100,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
     let jobs = Jobs::new(&config.jobs, store, broker.clone())?;
     state.broker = Some(broker.clone());
+    state.jobs = Some(jobs.clone());
     state.data_dir_lock = Some(lock);
     Ok(Gateway {
         state: Arc::new(state),

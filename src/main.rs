@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Scheduled jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Benchmarks that print `name: value` lines.
     Bench {
         #[command(subcommand)]
@@ -60,6 +65,14 @@ enum Command {
 enum AuditCommand {
     /// Recompute the hash chain; exits non-zero naming the first broken record.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// The jobs, their schedules, next and last runs.
+    List,
+    /// Run a job now (through the running gateway if there is one).
+    Run { name: String },
 }
 
 #[derive(Subcommand)]
@@ -145,12 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let store = portti::store::Store::open(&portti::store::StoreConfig {
-                sqlite_path: config.data_path(&config.store.sqlite_file),
-                max_batch: 1,
-                read_connections: 1,
-            })
-            .await?;
+            let store = open_store(&config).await?;
             let (head, broken) = portti::audit::verify_stored(&store).await?;
             match broken {
                 None => {
@@ -166,6 +174,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Jobs {
+            command: JobsCommand::List,
+        } => {
+            let store = open_store(&config).await?;
+            for job in portti::jobs::describe(&config.jobs)? {
+                let last = store.job_runs(&job.name, 1).await?.into_iter().next();
+                println!("name: {}", job.name);
+                println!("schedule: {}", job.schedule);
+                println!("next_run: {}", job.next_run.map(|t| t.to_rfc3339()).unwrap_or_default());
+                match last {
+                    Some(run) => println!(
+                        "last_run: {} {} {}",
+                        run.started_at.to_rfc3339(),
+                        run.outcome,
+                        run.counts
+                    ),
+                    None => println!("last_run: never"),
+                }
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs {
+            command: JobsCommand::Run { name },
+        } => {
+            let run = match portti::app::build(&config).await {
+                Ok(gateway) => gateway.jobs.run(&name).await?,
+                Err(e) if e.to_string().contains("another Portti") && config.sandbox => {
+                    run_job_in_running_gateway(&config, &name).await?
+                }
+                Err(e) => return Err(e),
+            };
+            println!("job: {}", run.job);
+            println!("outcome: {}", run.outcome);
+            println!("started_at: {}", run.started_at.to_rfc3339());
+            println!("finished_at: {}", run.finished_at.to_rfc3339());
+            println!("counts: {}", run.counts);
+            if let Some(error) = &run.error {
+                println!("error: {error}");
+            }
+            Ok(if run.outcome == "ok" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Bench {
             command: BenchCommand::Intake { concurrency, seconds },
         } => {
@@ -174,6 +228,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<portti::store::Store> {
+    portti::store::Store::open(&portti::store::StoreConfig {
+        sqlite_path: config.data_path(&config.store.sqlite_file),
+        max_batch: 1,
+        read_connections: 1,
+    })
+    .await
+}
+
+/// A sandbox gateway holds the data directory: ask it to run the job, with a token of its own key.
+async fn run_job_in_running_gateway(config: &Config, name: &str) -> anyhow::Result<portti::store::JobRun> {
+    let key = sandbox::SigningKey::load_or_create(&config.data_dir)?;
+    let token = sandbox::mint(
+        &key,
+        &config.auth.issuer,
+        &config.auth.audience,
+        "portti-cli",
+        &[Scope::JobsRun],
+        &[],
+        60,
+    )?;
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/jobs/{name}/run", config.listen))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the gateway answered {}: {}",
+        response.status(),
+        response.text().await?
+    );
+    Ok(response.json().await?)
 }
 
 fn known_scopes() -> String {

@@ -5,6 +5,7 @@ mod audit;
 mod cases;
 mod exchanges;
 mod extract;
+mod jobs;
 pub mod layers;
 mod messages;
 mod openapi;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub(crate) client_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// The outbox's workers; absent in tests of the case API alone.
     pub broker: Option<Arc<crate::broker::Broker>>,
+    pub jobs: Option<Arc<crate::jobs::Jobs>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
 }
@@ -64,6 +66,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             client_slots: Mutex::new(HashMap::new()),
             broker: None,
+            jobs: None,
             data_dir_lock: None,
         }
     }
@@ -78,6 +81,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/exchanges", get(exchanges::list))
         .route("/v1/exchanges/{id}", get(exchanges::get_one))
         .route("/v1/exchanges/{id}/retry", post(exchanges::retry))
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{name}/run", post(jobs::run))
         .route("/v1/audit", get(audit::query))
         .route("/v1/audit/verify", get(audit::verify))
         .route_layer(middleware::from_fn_with_state(

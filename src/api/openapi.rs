@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         super::cases::create, super::cases::get_one, super::cases::list,
         super::messages::send,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
+        super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),

@@ -23,16 +23,19 @@ pub enum Scope {
     ExchangesRetry,
     #[serde(rename = "audit:read")]
     AuditRead,
+    #[serde(rename = "jobs:run")]
+    JobsRun,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::CasesWrite,
         Scope::CasesRead,
         Scope::MessagesSend,
         Scope::ExchangesRead,
         Scope::ExchangesRetry,
         Scope::AuditRead,
+        Scope::JobsRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Scope {
             Scope::ExchangesRead => "exchanges:read",
             Scope::ExchangesRetry => "exchanges:retry",
             Scope::AuditRead => "audit:read",
+            Scope::JobsRun => "jobs:run",
         }
     }
 

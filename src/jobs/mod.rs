@@ -34,7 +34,7 @@ impl Default for JobSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobInfo {
     pub name: String,
     pub schedule: String,
@@ -55,37 +55,49 @@ pub struct Jobs {
     schedules: Vec<(String, String, cron::Schedule)>,
 }
 
+/// Every job with its parsed schedule; a bad expression is a configuration error.
+fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron::Schedule)>> {
+    [
+        (MESSAGES_EVENTS, &settings.suomifi_messages_events),
+        (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
+    ]
+    .into_iter()
+    .map(|(name, expression)| {
+        let schedule = cron::Schedule::from_str(expression).map_err(|e| {
+            anyhow::anyhow!(
+                "jobs.{}: {expression:?} is not a cron expression: {e}",
+                name.replace('-', "_")
+            )
+        })?;
+        Ok((name.to_string(), expression.clone(), schedule))
+    })
+    .collect()
+}
+
+fn info((name, expression, schedule): &(String, String, cron::Schedule)) -> JobInfo {
+    JobInfo {
+        name: name.clone(),
+        schedule: expression.clone(),
+        next_run: schedule.upcoming(Utc).next(),
+    }
+}
+
+/// The configured jobs and when each runs next.
+pub fn describe(settings: &JobSettings) -> anyhow::Result<Vec<JobInfo>> {
+    Ok(schedules(settings)?.iter().map(info).collect())
+}
+
 impl Jobs {
     pub fn new(settings: &JobSettings, store: Store, broker: Arc<Broker>) -> anyhow::Result<Arc<Self>> {
-        let mut schedules = Vec::new();
-        for (name, expression) in [
-            (MESSAGES_EVENTS, &settings.suomifi_messages_events),
-            (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
-        ] {
-            let schedule = cron::Schedule::from_str(expression).map_err(|e| {
-                anyhow::anyhow!(
-                    "jobs.{}: {expression:?} is not a cron expression: {e}",
-                    name.replace('-', "_")
-                )
-            })?;
-            schedules.push((name.to_string(), expression.clone(), schedule));
-        }
         Ok(Arc::new(Self {
             store,
             broker,
-            schedules,
+            schedules: schedules(settings)?,
         }))
     }
 
     pub fn list(&self) -> Vec<JobInfo> {
-        self.schedules
-            .iter()
-            .map(|(name, expression, schedule)| JobInfo {
-                name: name.clone(),
-                schedule: expression.clone(),
-                next_run: schedule.upcoming(Utc).next(),
-            })
-            .collect()
+        self.schedules.iter().map(info).collect()
     }
 
     /// Runs a job now and records the run, whatever its outcome.

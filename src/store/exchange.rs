@@ -142,7 +142,7 @@ pub struct QueueDepth {
     pub oldest_due: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobRun {
     pub id: Uuid,
     pub job: String,
@@ -150,6 +150,7 @@ pub struct JobRun {
     pub finished_at: DateTime<Utc>,
     /// `ok` or `failed`.
     pub outcome: String,
+    #[schema(value_type = Object)]
     pub counts: serde_json::Value,
     pub error: Option<String>,
 }
