@@ -3,6 +3,7 @@
 
 use crate::auth::{sandbox, Scope};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -118,46 +119,85 @@ fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Report> {
-    let data_dir = std::env::temp_dir().join(format!("portti-bench-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&data_dir)?;
-    let key = sandbox::SigningKey::load_or_create(&data_dir)?;
-    let token = sandbox::mint(
-        &key,
-        "portti-sandbox",
-        "portti",
-        "bench",
-        &[Scope::CasesWrite],
-        &["853".into()],
-        3600,
-    )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut command = Command::new(std::env::current_exe()?);
-    // The child is a sandbox with defaults whatever this shell has set.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("PORTTI_") {
-            command.env_remove(name);
+/// A gateway in a child process on a fresh data directory, killed when dropped.
+struct ChildGateway {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+    data_dir: std::path::PathBuf,
+    client: reqwest::Client,
+}
+
+impl ChildGateway {
+    /// Starts `portti serve` with sandbox defaults whatever this shell has set, plus `env`.
+    async fn start(data_dir: std::path::PathBuf, concurrency: usize, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(std::env::current_exe()?);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PORTTI_") {
+                command.env_remove(name);
+            }
         }
+        command
+            .arg("serve")
+            .env("PORTTI_DATA_DIR", &data_dir)
+            .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PORTTI_SANDBOX", "true")
+            .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_LIMITS__PER_CLIENT_CONCURRENCY", (concurrency * 2).to_string())
+            .env("PORTTI_LOG", "warn");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.stdout(std::process::Stdio::null()).kill_on_drop(true).spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+        let started = Instant::now();
+        while client.get(format!("{base}/readyz")).send().await.is_err() {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the gateway did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self {
+            child,
+            pid,
+            base,
+            data_dir,
+            client,
+        })
     }
-    let mut child = command
-        .arg("serve")
-        .env("PORTTI_DATA_DIR", &data_dir)
-        .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTTI_SANDBOX", "true")
-        .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_LIMITS__PER_CLIENT_CONCURRENCY", (concurrency * 2).to_string())
-        .env("PORTTI_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().unwrap_or(0);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+
+    fn token(&self, scopes: &[Scope]) -> anyhow::Result<String> {
+        let key = sandbox::SigningKey::load_or_create(&self.data_dir)?;
+        let auth = crate::config::Config::default().auth;
+        sandbox::mint(
+            &key,
+            &auth.issuer,
+            &auth.audience,
+            "bench",
+            scopes,
+            &["853".into()],
+            3600,
+        )
     }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn fresh_data_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("portti-bench-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Report> {
+    let gateway = ChildGateway::start(fresh_data_dir()?, concurrency, &[]).await?;
+    let token = gateway.token(&[Scope::CasesWrite])?;
+    let (client, base, pid) = (gateway.client.clone(), gateway.base.clone(), gateway.pid);
 
     let healthz = {
         let (client, url) = (client.clone(), format!("{base}/healthz"));
@@ -194,9 +234,7 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
     let cpu_used = cpu_seconds(pid) - cpu_before;
     lat.sort_unstable();
     let rss_mib = peak_rss_mib(pid);
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-    let _ = std::fs::remove_dir_all(&data_dir);
+    gateway.stop().await;
     Ok(Report {
         intake_per_s: lat.len() as f64 / duration.as_secs_f64(),
         intake_p50_ms: percentile_ms(&lat, 0.50),
@@ -204,6 +242,147 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
         healthz_per_s: h.len() as f64 / duration.as_secs_f64(),
         rss_mib,
         intake_cpu_us: cpu_used * 1e6 / (lat.len().max(1) as f64),
+        errors,
+    })
+}
+
+pub struct ExchangesReport {
+    pub delivered_per_s: f64,
+    pub direct_per_s: f64,
+    pub accepted: u64,
+    pub errors: u64,
+}
+
+impl fmt::Display for ExchangesReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "delivered_per_s: {:.0}", self.delivered_per_s)?;
+        writeln!(f, "direct_per_s: {:.0}", self.direct_per_s)?;
+        writeln!(f, "ratio: {:.3}", self.delivered_per_s / self.direct_per_s.max(1.0))?;
+        writeln!(f, "accepted: {}", self.accepted)?;
+        writeln!(f, "errors: {}", self.errors)
+    }
+}
+
+fn message_body(n: u64) -> serde_json::Value {
+    let persons = portti_simulators::suomifi_messages::SANDBOX_PERSONS_WITH_MAILBOX;
+    serde_json::json!({ "organisation": "853", "recipient": { "identity_code": persons[n as usize % persons.len()] },
+        "title": "Asiakasohjaus", "body": format!("Hei! Soitamme teille huomenna. ({n})"), "body_format": "text",
+        "language": "fi" })
+}
+
+/// `portti bench exchanges`: Suomi.fi Messages delivered end to end through a gateway (child
+/// process) to the simulator (this process), against the same simulator driven directly by
+/// the same adapter with no gateway between, in one run.
+pub async fn exchanges(concurrency: usize, duration: Duration) -> anyhow::Result<ExchangesReport> {
+    use portti_adapter_core::{Adapter, CallContext, Operation};
+    use portti_simulators::suomifi_messages as simulator;
+    use portti_suomifi_messages::{MessagesConfig, SuomifiMessages};
+
+    let account = simulator::Account {
+        username: "portti-bench".into(),
+        password: format!("{}-bench", simulator::SANDBOX_PASSWORD),
+    };
+    let mut sim_config = simulator::Config::sandbox();
+    sim_config.accounts = vec![account.clone()];
+    let sim = simulator::start(sim_config, "127.0.0.1:0".parse()?).await?;
+    let control = sim.control();
+    let data_dir = fresh_data_dir()?;
+    let password_file = data_dir.join("suomifi-messages.password");
+    std::fs::write(&password_file, &account.password)?;
+    let adapter_config = MessagesConfig {
+        base_url: sim.base_url(),
+        username: account.username.clone(),
+        password_file: password_file.clone(),
+        service_id: "portti-bench".into(),
+        ..MessagesConfig::default()
+    };
+
+    // Directly: the adapter against the simulator.
+    let adapter = Arc::new(SuomifiMessages::new(adapter_config)?);
+    let direct = {
+        let adapter = adapter.clone();
+        move |n: u64| {
+            let adapter = adapter.clone();
+            async move {
+                // The payload the gateway queues for the same message.
+                let api = message_body(n);
+                let payload = serde_json::json!({
+                    "recipient_identity_code": api["recipient"]["identity_code"], "title": api["title"],
+                    "body": api["body"], "body_format": api["body_format"], "language": api["language"] });
+                let cx = CallContext {
+                    exchange_id: uuid::Uuid::now_v7(),
+                    attempt: 1,
+                    correlation_id: String::new(),
+                    deadline: Instant::now() + Duration::from_secs(30),
+                };
+                let op = Operation {
+                    name: portti_suomifi_messages::OP_SEND.into(),
+                    payload,
+                };
+                adapter.call(&cx, &op).await.is_ok()
+            }
+        }
+    };
+    drive(concurrency, Duration::from_secs(1), direct.clone()).await;
+    let (direct_lat, _) = drive(concurrency, duration, direct).await;
+    let direct_per_s = direct_lat.len() as f64 / duration.as_secs_f64();
+
+    // Through the gateway: accepted by the API, delivered by the broker.
+    let config = data_dir.join("portti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[suomifi_messages]]\norganisation = \"853\"\n[suomifi_messages.adapter]\nbase_url = \"{}\"\n\
+             username = \"{}\"\npassword_file = \"{}\"\nservice_id = \"portti-bench\"\n",
+            sim.base_url(),
+            account.username,
+            password_file.display()
+        ),
+    )?;
+    let gateway = ChildGateway::start(
+        data_dir.clone(),
+        concurrency,
+        &[("PORTTI_CONFIG", config.display().to_string())],
+    )
+    .await?;
+    let token = gateway.token(&[Scope::MessagesSend])?;
+    let before = control.message_count();
+    let send = {
+        let (client, url, auth) = (
+            gateway.client.clone(),
+            format!("{}/v1/messages", gateway.base),
+            format!("Bearer {token}"),
+        );
+        move |n: u64| {
+            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+            async move {
+                client
+                    .post(url)
+                    .header("authorization", auth)
+                    .json(&message_body(n))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::ACCEPTED)
+            }
+        }
+    };
+    let started = Instant::now();
+    let (accepted, errors) = drive(concurrency, duration, send).await;
+    let accepted = accepted.len();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while control.message_count() - before < accepted {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the gateway did not deliver everything in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    gateway.stop().await;
+    Ok(ExchangesReport {
+        delivered_per_s: accepted as f64 / elapsed.as_secs_f64(),
+        direct_per_s,
+        accepted: accepted as u64,
         errors,
     })
 }

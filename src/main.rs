@@ -77,6 +77,14 @@ enum JobsCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Start a gateway and a Suomi.fi Messages simulator; deliver messages end to end and directly.
+    Exchanges {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of each measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Start a gateway and drive case intake against it.
     Intake {
         #[arg(long, default_value_t = 64)]
@@ -219,6 +227,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Bench {
+            command: BenchCommand::Exchanges { concurrency, seconds },
+        } => {
+            let report = portti::bench::exchanges(concurrency, std::time::Duration::from_secs(seconds)).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
             command: BenchCommand::Intake { concurrency, seconds },

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_portti");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn(dir: &Path, port: u16) -> Child {
@@ -30,7 +34,12 @@ fn spawn(dir: &Path, port: u16) -> Child {
 
 async fn wait_ready(base: &str) {
     let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().is_success()).ok() != Some(true) {
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
         assert!(started.elapsed() < Duration::from_secs(30), "the gateway did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -44,7 +53,9 @@ async fn accepted_messages_are_delivered_exactly_once_across_a_crash() {
     };
     let mut sim_config = simulator::Config::sandbox();
     sim_config.accounts = vec![account.clone()];
-    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let control = sim.control();
     // Slow answers keep many sends in flight when the gateway dies.
     control.inject(Fault::latency(Duration::from_millis(40)).on_path("/v2/messages"));
@@ -86,7 +97,7 @@ service_id = "portti-853"
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut gateway = spawn(dir.path(), port);
+    let mut gateway = Some(spawn(dir.path(), port));
     wait_ready(&base).await;
 
     let http = reqwest::Client::new();
@@ -94,12 +105,19 @@ service_id = "portti-853"
     let mut accepted = Vec::new();
     for n in 0..150 {
         if n == 100 {
-            gateway.kill().unwrap();
-            gateway.wait().unwrap();
+            let mut crashed = gateway.take().unwrap();
+            crashed.kill().unwrap();
+            crashed.wait().unwrap();
         }
         let body = json!({ "organisation": "853", "recipient": { "identity_code": persons[n % persons.len()] },
             "title": "Asiakasohjaus", "body": format!("Viesti {n}"), "language": "fi" });
-        match http.post(format!("{base}/v1/messages")).bearer_auth(&token).json(&body).send().await {
+        match http
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+        {
             Ok(r) if r.status() == 202 => {
                 let v: Value = r.json().await.unwrap();
                 accepted.push(v["exchange_id"].as_str().unwrap().to_string());
@@ -109,7 +127,10 @@ service_id = "portti-853"
     }
     assert_eq!(accepted.len(), 100, "the first hundred were accepted before the crash");
     let delivered_before_restart = control.messages().len();
-    assert!(delivered_before_restart < 100, "the crash came while sends were still due");
+    assert!(
+        delivered_before_restart < 100,
+        "the crash came while sends were still due"
+    );
 
     let mut gateway = spawn(dir.path(), port);
     wait_ready(&base).await;

@@ -165,12 +165,11 @@ impl Broker {
     async fn dispatch(self: Arc<Self>) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
         loop {
-            let free = self
-                .settings
-                .workers
-                .saturating_sub(self.in_flight.load(Ordering::Relaxed));
+            let in_flight = self.in_flight.load(Ordering::Relaxed);
+            let free = self.settings.workers.saturating_sub(in_flight);
             let mut leased_full = false;
-            if free > 0 {
+            // Lease in batches: a lease is a write, so wait until a quarter of the workers are free.
+            if free > 0 && (in_flight == 0 || free >= (self.settings.workers / 4).max(1)) {
                 let now = Utc::now();
                 let request = LeaseRequest {
                     now,
@@ -220,7 +219,7 @@ impl Broker {
                 .await;
             return;
         };
-        let _slot = self.slot(&service, &organisation).acquire_owned().await;
+        let slot = self.slot(&service, &organisation).acquire_owned().await;
         if let Permit::Wait(until) = self.breakers.permit(&service, &organisation, Instant::now()) {
             // The circuit is open: put the exchange back without spending an attempt.
             let wait = until.saturating_duration_since(Instant::now());
@@ -245,6 +244,8 @@ impl Broker {
             Err(_) => Err(AdapterError::Transient("no answer before the call's deadline".into())),
         };
         let latency = clock.elapsed();
+        // The service is free for the next call while this outcome is being made durable.
+        drop(slot);
         match &result {
             Ok(_) | Err(AdapterError::Permanent(_)) => self.breakers.record_answer(&service, &organisation),
             Err(_) => self.breakers.record_failure(&service, &organisation, Instant::now()),

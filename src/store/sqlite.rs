@@ -692,26 +692,44 @@ async fn insert_job_runs(conn: &mut SqliteConnection, rows: &[&JobRun]) -> Resul
     Ok(())
 }
 
+/// Each branch walks its own index in order and stops at `limit`, so leasing costs the same
+/// with ten or a million exchanges waiting.
 async fn lease_due(conn: &mut SqliteConnection, lease: &LeaseRequest) -> Result<Vec<Exchange>, StoreError> {
     let now = stored_time(&lease.now);
+    let limit = i64::from(lease.limit);
     let mut sql = QueryBuilder::<Db>::new("UPDATE exchanges SET status = 'in_flight', lease_until = ");
     sql.push_bind(stored_time(&lease.lease_until))
         .push(", updated_at = ")
         .push_bind(now.clone())
-        .push(" WHERE id IN (SELECT id FROM exchanges WHERE ((status IN ('accepted', 'retry_scheduled') AND due_at <= ")
-        .push_bind(now.clone())
-        .push(") OR (status = 'in_flight' AND lease_until <= ")
-        .push_bind(now)
-        .push("))");
-    for (service, organisation) in &lease.exclude {
-        sql.push(" AND NOT (service = ")
-            .push_bind(service.clone())
-            .push(" AND organisation = ")
-            .push_bind(organisation.clone())
+        .push(" WHERE id IN (SELECT id FROM (");
+    for (i, (status, column)) in [
+        ("accepted", "due_at"),
+        ("retry_scheduled", "due_at"),
+        ("in_flight", "lease_until"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(format!(
+            "SELECT id, at FROM (SELECT id, {column} AS at FROM exchanges WHERE status = '{status}' AND {column} <= "
+        ))
+        .push_bind(now.clone());
+        for (service, organisation) in &lease.exclude {
+            sql.push(" AND NOT (service = ")
+                .push_bind(service.clone())
+                .push(" AND organisation = ")
+                .push_bind(organisation.clone())
+                .push(")");
+        }
+        sql.push(format!(" ORDER BY {column} LIMIT "))
+            .push_bind(limit)
             .push(")");
     }
-    sql.push(" ORDER BY due_at LIMIT ")
-        .push_bind(i64::from(lease.limit))
+    sql.push(") ORDER BY at LIMIT ")
+        .push_bind(limit)
         .push(format!(") RETURNING {EXCHANGE_COLUMNS}"));
     let rows = sql.build().persistent(false).fetch_all(conn).await?;
     rows.iter().map(exchange_row).collect()

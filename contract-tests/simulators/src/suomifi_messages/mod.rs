@@ -391,6 +391,11 @@ impl Control {
         self.sim.lock().messages.clone()
     }
 
+    /// How many messages were created, without copying them (for polling under load).
+    pub fn message_count(&self) -> usize {
+        self.sim.lock().messages.len()
+    }
+
     pub fn message(&self, message_id: i64) -> Option<StoredMessage> {
         self.sim
             .lock()
