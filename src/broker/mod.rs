@@ -176,21 +176,12 @@ impl Broker {
                     lease_until: now + chrono::Duration::seconds(self.settings.lease_s as i64),
                     limit: free.min(1000) as u32,
                     exclude: self.breakers.open(Instant::now()),
+                    // The move to in_flight is a status change too: audited in the lease's transaction.
+                    audit: Some(|e| exchange_audit_event(e, "exchange.lease", ExchangeStatus::InFlight.as_str())),
                 };
                 match self.store.lease_due(request).await {
                     Ok(leased) => {
                         leased_full = leased.len() == free.min(1000);
-                        // The move to in_flight is a status change too: audited, one write per lease.
-                        let events: Vec<AuditEvent> = leased
-                            .iter()
-                            .map(|e| exchange_audit_event(e, "exchange.lease", ExchangeStatus::InFlight.as_str()))
-                            .collect();
-                        if !events.is_empty() {
-                            if let Err(e) = self.store.append_audit(events).await {
-                                tracing::warn!(error = %e, "auditing leases failed; the leases run out unused");
-                                continue;
-                            }
-                        }
                         for exchange in leased {
                             self.in_flight.fetch_add(1, Ordering::Relaxed);
                             let broker = self.clone();

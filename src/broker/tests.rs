@@ -235,6 +235,7 @@ async fn an_expired_lease_is_taken_again() {
             lease_until: now + chrono::Duration::milliseconds(200),
             limit: 10,
             exclude: vec![],
+            audit: None,
         })
         .await
         .unwrap();

@@ -123,6 +123,8 @@ pub struct LeaseRequest {
     pub limit: u32,
     /// (service, organisation) pairs not to lease now, e.g. while their circuit breaker is open.
     pub exclude: Vec<(String, String)>,
+    /// The audit event for each exchange leased, written in the lease's own transaction.
+    pub audit: Option<fn(&Exchange) -> crate::audit::AuditEvent>,
 }
 
 #[derive(Debug, Clone)]

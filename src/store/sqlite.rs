@@ -572,6 +572,12 @@ async fn write_batch(
     }
     for (i, lease) in leases {
         let leased = lease_due(&mut tx, lease).await?;
+        if let Some(audit_of) = lease.audit {
+            let records: Vec<AuditRecord> = leased.iter().map(|e| seal(head, audit_of(e))).collect();
+            for chunk in records.chunks(ROWS_PER_INSERT) {
+                insert_audit(&mut tx, chunk).await?;
+            }
+        }
         if let Some(WriteOutcome::Committed { leased: slot, .. }) = outcomes[i].as_mut() {
             *slot = leased;
         }
