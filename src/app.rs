@@ -114,11 +114,14 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
 /// configured service, the simulator on loopback with an account per demo organisation.
 async fn adapters(config: &Config) -> anyhow::Result<(Adapters, Option<suomifi_simulator::Running>)> {
     let mut adapters = Adapters::default();
+    let registry = OrganisationRegistry::new(config.organisations.iter().cloned());
     for entry in &config.suomifi_messages {
-        adapters.insert(
-            &entry.organisation,
-            Arc::new(SuomifiMessages::new(entry.adapter.clone())?),
-        );
+        // Keyed by canonical id, so "Turku" in the config is the "853" of requests and tokens.
+        let organisation = registry
+            .resolve(&entry.organisation)
+            .map(|o| o.id)
+            .ok_or_else(|| anyhow::anyhow!("suomifi_messages: unknown organisation {:?}", entry.organisation))?;
+        adapters.insert(&organisation, Arc::new(SuomifiMessages::new(entry.adapter.clone())?));
     }
     if !config.sandbox || !config.suomifi_messages.is_empty() {
         return Ok((adapters, None));

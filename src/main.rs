@@ -257,13 +257,15 @@ async fn open_store(config: &Config) -> anyhow::Result<portti::store::Store> {
 /// A sandbox gateway holds the data directory: ask it to run the job, with a token of its own key.
 async fn run_job_in_running_gateway(config: &Config, name: &str) -> anyhow::Result<portti::store::JobRun> {
     let key = sandbox::SigningKey::load_or_create(&config.data_dir)?;
+    let mut orgs = config.sandbox_services.messages_organisations.clone();
+    orgs.extend(config.suomifi_messages.iter().map(|m| m.organisation.clone()));
     let token = sandbox::mint(
         &key,
         &config.auth.issuer,
         &config.auth.audience,
         "portti-cli",
         &[Scope::JobsRun],
-        &[],
+        &orgs,
         60,
     )?;
     let response = reqwest::Client::new()

@@ -159,7 +159,7 @@ async fn invalid_messages_are_refused_before_anything_is_queued() {
     let gw = start(|_| {}).await;
     let (status, problem) = gw
         .send(
-            &json!({ "organisation": "529", "recipient": { "identity_code": "010594Y9033" }, "title": "",
+            &json!({ "organisation": "853", "recipient": { "identity_code": "010594Y9033" }, "title": "",
                        "body": "x", "language": "klingon" }),
         )
         .await;

@@ -68,18 +68,46 @@ pub struct ExchangePage {
     pub next_cursor: Option<String>,
 }
 
+/// The exchange if this caller may see it; a look at another organisation's is audited as denied.
 async fn visible(
     state: &AppState,
     caller: &Caller,
+    request_id: &RequestId,
+    action: &str,
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<crate::store::ExchangeDetail, ApiError> {
     let not_found = || ApiError::NotFound("no such exchange".into());
     let Ok(Path(id)) = id else { return Err(not_found()) };
     let detail = state.store.exchange(id).await?.ok_or_else(not_found)?;
     if !caller.acts_for(&detail.exchange.organisation) {
+        state
+            .store
+            .append_audit(vec![exchange_event(
+                caller,
+                request_id,
+                action,
+                "denied",
+                &detail.exchange,
+            )])
+            .await?;
         return Err(not_found());
     }
     Ok(detail)
+}
+
+fn exchange_event(
+    caller: &Caller,
+    request_id: &RequestId,
+    action: &str,
+    outcome: &str,
+    exchange: &Exchange,
+) -> crate::audit::AuditEvent {
+    let mut event = audit_event(caller, request_id, action, outcome);
+    event.person = exchange.person.clone();
+    event.organisation = Some(exchange.organisation.clone());
+    event.service = Some(exchange.service.clone());
+    event.exchange_id = Some(exchange.id);
+    event
 }
 
 /// One exchange with its attempts and the service's later events.
@@ -97,12 +125,8 @@ pub async fn get_one(
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ExchangeView>, ApiError> {
     require(&caller, Scope::ExchangesRead)?;
-    let detail = visible(&state, &caller, id).await?;
-    let mut event = audit_event(&caller, &request_id, "exchange.read", "ok");
-    event.person = detail.exchange.person.clone();
-    event.organisation = Some(detail.exchange.organisation.clone());
-    event.service = Some(detail.exchange.service.clone());
-    event.exchange_id = Some(detail.exchange.id);
+    let detail = visible(&state, &caller, &request_id, "exchange.read", id).await?;
+    let event = exchange_event(&caller, &request_id, "exchange.read", "ok", &detail.exchange);
     state.store.append_audit(vec![event]).await?;
     Ok(Json(view(detail.exchange, Some(detail.attempts), Some(detail.events))))
 }
@@ -180,7 +204,7 @@ pub async fn retry(
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<(StatusCode, Json<ExchangeView>), ApiError> {
     require(&caller, Scope::ExchangesRetry)?;
-    let detail = visible(&state, &caller, id).await?;
+    let detail = visible(&state, &caller, &request_id, "exchange.retry", id).await?;
     if detail.exchange.status != ExchangeStatus::Dead {
         return Err(ApiError::Conflict(format!(
             "only dead exchanges are rerun; this one is {}",
@@ -188,11 +212,7 @@ pub async fn retry(
         )));
     }
     let update = rerun(&detail.exchange);
-    let mut event = audit_event(&caller, &request_id, "exchange.retry", "accepted");
-    event.person = detail.exchange.person.clone();
-    event.organisation = Some(detail.exchange.organisation.clone());
-    event.service = Some(detail.exchange.service.clone());
-    event.exchange_id = Some(detail.exchange.id);
+    let event = exchange_event(&caller, &request_id, "exchange.retry", "accepted", &detail.exchange);
     let mut exchange = detail.exchange;
     exchange.status = update.status;
     exchange.due_at = update.due_at;

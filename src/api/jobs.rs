@@ -1,8 +1,9 @@
 //! `/v1/jobs`: the scheduled jobs, and running one now.
 
+use super::layers::RequestId;
 use super::params::require;
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{audit_event, AppState};
 use crate::auth::{Caller, Scope};
 use crate::jobs::{JobError, JobInfo};
 use crate::store::JobRun;
@@ -40,12 +41,32 @@ pub async fn list(
 pub async fn run(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    Extension(request_id): Extension<RequestId>,
     Path(name): Path<String>,
 ) -> Result<Json<JobRun>, ApiError> {
     require(&caller, Scope::JobsRun)?;
-    match jobs(&state)?.run(&name).await {
-        Ok(run) => Ok(Json(run)),
-        Err(JobError::Unknown(_)) => Err(ApiError::NotFound("no such job".into())),
-        Err(JobError::Store(e)) => Err(e.into()),
-    }
+    let jobs = jobs(&state)?.clone();
+    // Only for the caller's organisations; spawned so that a request timeout cannot cut a run
+    // short before it is recorded.
+    let organisations = caller.orgs.clone();
+    let job = name.clone();
+    let run = tokio::spawn(async move { jobs.run_for(&job, Some(&organisations)).await })
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let run = match run {
+        Ok(run) => run,
+        Err(JobError::Unknown(_)) => return Err(ApiError::NotFound("no such job".into())),
+        Err(JobError::Store(e)) => return Err(e.into()),
+    };
+    let events = caller
+        .orgs
+        .iter()
+        .map(|organisation| {
+            let mut event = audit_event(&caller, &request_id, &format!("job.run.{name}"), &run.outcome);
+            event.organisation = Some(organisation.clone());
+            event
+        })
+        .collect();
+    state.store.append_audit(events).await?;
+    Ok(Json(run))
 }

@@ -98,7 +98,7 @@ pub async fn send(
             if hash != request_hash {
                 return Err(ApiError::IdempotencyKeyReused);
             }
-            return replay(&state, &caller, stored).await;
+            return replay(&state, &caller, &request_id, stored).await;
         }
     }
     let input: MessageInput = body.parse()?;
@@ -113,6 +113,8 @@ pub async fn send(
                 errors.push(field("/organisation", "is not a known organisation"));
                 None
             }
+            // Whether another organisation has the service configured is not this caller's business.
+            Some(org) if !caller.acts_for(&org.id) => return Err(not_acting_for(&org.id)),
             Some(org) if !broker.has_adapter(messages::SERVICE, &org.id) => {
                 errors.push(field("/organisation", "has no Suomi.fi Messages service configured"));
                 None
@@ -241,21 +243,33 @@ pub async fn send(
             response.headers_mut().insert(header::LOCATION, location);
             Ok(response)
         }
-        WriteOutcome::Replayed(stored) => replay(&state, &caller, stored).await,
+        WriteOutcome::Replayed(stored) => replay(&state, &caller, &request_id, stored).await,
         WriteOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
     }
 }
 
 /// The first answer to a repeated key, if this token may still see that exchange.
-async fn replay(state: &AppState, caller: &Caller, stored: StoredResponse) -> Result<Response, ApiError> {
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    stored: StoredResponse,
+) -> Result<Response, ApiError> {
     let accepted: Accepted = serde_json::from_slice(&stored.body).map_err(|_| ApiError::Internal)?;
     let exchange = state
         .store
         .exchange(accepted.exchange_id)
         .await?
-        .ok_or(ApiError::Internal)?;
-    if !caller.acts_for(&exchange.exchange.organisation) {
-        return Err(not_acting_for(&exchange.exchange.organisation));
+        .ok_or(ApiError::Internal)?
+        .exchange;
+    let allowed = caller.acts_for(&exchange.organisation);
+    let mut event = exchange_audit_event(&exchange, "message.send", if allowed { "replayed" } else { "denied" });
+    let caller_event = audit_event(caller, request_id, "message.send", "");
+    event.actor = caller_event.actor;
+    event.correlation_id = caller_event.correlation_id;
+    state.store.append_audit(vec![event]).await?;
+    if !allowed {
+        return Err(not_acting_for(&exchange.organisation));
     }
     let mut response = (
         StatusCode::ACCEPTED,

@@ -39,6 +39,8 @@ struct Circuit {
 pub struct Breakers {
     failures: u32,
     open_for: Duration,
+    /// Per-service thresholds that differ from the defaults.
+    per_service: HashMap<String, (u32, Duration)>,
     circuits: Mutex<HashMap<(String, String), Circuit>>,
 }
 
@@ -47,8 +49,22 @@ impl Breakers {
         Self {
             failures: failures.max(1),
             open_for,
+            per_service: HashMap::new(),
             circuits: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn with_service(mut self, service: &str, failures: u32, open_for: Duration) -> Self {
+        self.per_service
+            .insert(service.to_string(), (failures.max(1), open_for));
+        self
+    }
+
+    fn thresholds(&self, service: &str) -> (u32, Duration) {
+        self.per_service
+            .get(service)
+            .copied()
+            .unwrap_or((self.failures, self.open_for))
     }
 
     fn with<R>(&self, service: &str, organisation: &str, f: impl FnOnce(&mut Circuit) -> R) -> R {
@@ -64,6 +80,7 @@ impl Breakers {
 
     /// Asks to make a call now.
     pub fn permit(&self, service: &str, organisation: &str, now: Instant) -> Permit {
+        let (_, open_for) = self.thresholds(service);
         self.with(service, organisation, |c| match c.state {
             State::Closed => Permit::Call,
             State::Open { until } if now < until => Permit::Wait(until),
@@ -71,7 +88,7 @@ impl Breakers {
                 c.state = State::HalfOpen { probing: true };
                 Permit::Call
             }
-            State::HalfOpen { probing: true } => Permit::Wait(now + self.open_for / 4),
+            State::HalfOpen { probing: true } => Permit::Wait(now + open_for / 4),
         })
     }
 
@@ -85,7 +102,7 @@ impl Breakers {
 
     /// A transient failure, timeout or rate limit.
     pub fn record_failure(&self, service: &str, organisation: &str, now: Instant) {
-        let (failures, open_for) = (self.failures, self.open_for);
+        let (failures, open_for) = self.thresholds(service);
         self.with(service, organisation, |c| {
             c.consecutive_failures += 1;
             let probe_failed = matches!(c.state, State::HalfOpen { .. });
@@ -95,12 +112,16 @@ impl Breakers {
         })
     }
 
-    /// (service, organisation) pairs whose circuit is open now: not worth leasing.
+    /// (service, organisation) pairs not worth leasing now: open, or with a probe under way.
     pub fn open(&self, now: Instant) -> Vec<(String, String)> {
         let circuits = self.circuits.lock().expect("breaker lock");
         circuits
             .iter()
-            .filter(|(_, c)| matches!(c.state, State::Open { until } if now < until))
+            .filter(|(_, c)| match c.state {
+                State::Open { until } => now < until,
+                State::HalfOpen { probing } => probing,
+                State::Closed => false,
+            })
             .map(|(k, _)| k.clone())
             .collect()
     }

@@ -12,7 +12,7 @@ pub use breaker::{Breakers, Permit};
 
 use crate::audit::AuditEvent;
 use crate::metrics::Metrics;
-use crate::store::{Attempt, Exchange, ExchangeStatus, ExchangeUpdate, LeaseRequest, Store, Write};
+use crate::store::{Attempt, Exchange, ExchangeStatus, ExchangeUpdate, Expect, LeaseRequest, Store, Write};
 use chrono::Utc;
 use portti_adapter_core::{Adapter, AdapterError, CallContext, Operation, Reply};
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,10 @@ pub struct Broker {
 impl Broker {
     pub fn new(store: Store, adapters: Adapters, settings: BrokerSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         let d = &settings.default_policy;
-        let breakers = Breakers::new(d.breaker_failures, Duration::from_millis(d.breaker_open_ms));
+        let breakers = settings.services.iter().fold(
+            Breakers::new(d.breaker_failures, Duration::from_millis(d.breaker_open_ms)),
+            |b, (service, p)| b.with_service(service, p.breaker_failures, Duration::from_millis(p.breaker_open_ms)),
+        );
         Arc::new(Self {
             store,
             adapters,
@@ -186,9 +189,9 @@ impl Broker {
                             self.in_flight.fetch_add(1, Ordering::Relaxed);
                             let broker = self.clone();
                             tokio::spawn(async move {
+                                // Counted down even if the work panics, so no worker slot leaks.
+                                let _done = InFlight(broker.clone());
                                 broker.work(exchange).await;
-                                broker.in_flight.fetch_sub(1, Ordering::Relaxed);
-                                broker.wake.notify_one();
                             });
                         }
                     }
@@ -222,10 +225,24 @@ impl Broker {
             return;
         };
         let slot = self.slot(&service, &organisation).acquire_owned().await;
+        let lease_left = exchange
+            .lease_until
+            .map(|until| (until - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        // The call must end before the lease does, or another worker could start the same
+        // attempt: its deadline is the sooner of the call timeout and the lease's end.
+        let call_budget = Duration::from_millis(policy.call_timeout_ms).min(lease_left.saturating_sub(LEASE_MARGIN));
+        if call_budget < MIN_CALL_BUDGET {
+            // Waited so long for a slot that too little of the lease is left: hand it back.
+            self.postpone(&exchange, Duration::ZERO, "waited too long for a free slot")
+                .await;
+            return;
+        }
         if let Permit::Wait(until) = self.breakers.permit(&service, &organisation, Instant::now()) {
             // The circuit is open: put the exchange back without spending an attempt.
             let wait = until.saturating_duration_since(Instant::now());
-            self.postpone(&exchange, wait).await;
+            self.postpone(&exchange, wait, "circuit open: the service failed repeatedly")
+                .await;
             return;
         }
         let attempt = exchange.attempts + 1;
@@ -233,7 +250,7 @@ impl Broker {
             exchange_id: exchange.id,
             attempt,
             correlation_id: exchange.correlation_id.clone(),
-            deadline: Instant::now() + Duration::from_millis(policy.call_timeout_ms),
+            deadline: Instant::now() + call_budget,
         };
         let operation = Operation {
             name: exchange.operation.clone(),
@@ -257,19 +274,27 @@ impl Broker {
             .await;
     }
 
-    async fn postpone(&self, exchange: &Exchange, wait: Duration) {
-        let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+    /// Puts a leased exchange back without spending an attempt; audited like any status change.
+    async fn postpone(&self, exchange: &Exchange, wait: Duration, why: &str) {
+        let Some(lease) = exchange.lease_until else { return };
         let update = ExchangeUpdate {
             id: exchange.id,
             status: ExchangeStatus::RetryScheduled,
             attempts: exchange.attempts,
-            due_at: due,
+            due_at: later(Utc::now(), wait),
             upstream_id: None,
-            last_error: Some("circuit open: the service failed repeatedly".into()),
+            // The last real failure says more than why this exchange waits.
+            last_error: exchange.last_error.clone().or_else(|| Some(why.to_string())),
             new_budget: None,
+            expect: Expect::Leased(lease),
         };
         let write = Write {
             exchange_updates: vec![update],
+            audit: vec![exchange_audit_event(
+                exchange,
+                "exchange.postpone",
+                ExchangeStatus::RetryScheduled.as_str(),
+            )],
             ..Write::default()
         };
         if let Err(e) = self.store.commit(write).await {
@@ -320,6 +345,10 @@ impl Broker {
                 upstream_id,
                 last_error: last_error.clone(),
                 new_budget: None,
+                expect: exchange
+                    .lease_until
+                    .map(Expect::Leased)
+                    .unwrap_or(Expect::Status(exchange.status)),
             }],
             attempts: attempt
                 .map(|(n, started_at, latency)| {
@@ -351,6 +380,12 @@ impl Broker {
             tick.tick().await;
             if let Ok(depths) = self.store.queue_depth().await {
                 let now = Utc::now();
+                // A service whose outbox emptied has no row: show it as empty, not as it was.
+                for (service, _) in self.adapters.by_key.keys() {
+                    if !depths.iter().any(|d| &d.service == service) {
+                        self.metrics.set_queue(service, 0, 0.0);
+                    }
+                }
                 for d in depths {
                     let age = d
                         .oldest_due
@@ -415,7 +450,31 @@ pub fn rerun(exchange: &Exchange) -> ExchangeUpdate {
         upstream_id: None,
         last_error: exchange.last_error.clone(),
         new_budget: Some((exchange.attempts, now)),
+        expect: Expect::Status(ExchangeStatus::Dead),
     }
+}
+
+/// Time kept between a call's deadline and the end of its lease, for recording the outcome.
+const LEASE_MARGIN: Duration = Duration::from_millis(500);
+/// Less time than this left for a call is not worth starting it.
+const MIN_CALL_BUDGET: Duration = Duration::from_millis(200);
+
+/// Decrements the in-flight count and wakes the dispatcher when a worker ends, however it ends.
+struct InFlight(Arc<Broker>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.wake.notify_one();
+    }
+}
+
+/// `now + wait`, saturating instead of panicking on absurd waits (a Retry-After of centuries).
+fn later(now: chrono::DateTime<Utc>, wait: Duration) -> chrono::DateTime<Utc> {
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
 }
 
 fn outcome_name(result: &Result<Reply, AdapterError>) -> &'static str {

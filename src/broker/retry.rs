@@ -49,8 +49,15 @@ pub fn after_failure(
     if attempts_in_budget >= policy.max_attempts {
         return Next::Dead(format!("gave up after {attempts_in_budget} attempts: {error}"));
     }
-    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
-    if at - budget_since > chrono::Duration::seconds(policy.max_elapsed_s as i64) {
+    let budget_end = budget_since + chrono::Duration::seconds(policy.max_elapsed_s.min(i64::MAX as u64 / 1000) as i64);
+    let at = match chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+    {
+        Some(at) => at,
+        None => return Next::Dead(format!("the service asked to wait longer than the budget: {error}")),
+    };
+    if at > budget_end {
         return Next::Dead(format!("gave up after {}s: {error}", policy.max_elapsed_s));
     }
     Next::RetryAt(at)

@@ -90,7 +90,7 @@ async fn fixture(adapters: Vec<(&str, Arc<Scripted>)>) -> Fixture {
     let settings = BrokerSettings {
         workers: 16,
         poll_interval_ms: 10,
-        lease_s: 1,
+        lease_s: 5,
         default_policy: fast_policy(),
         services: HashMap::new(),
     };
@@ -208,7 +208,7 @@ async fn permanent_failures_and_spent_budgets_go_to_the_dead_letters() {
         BrokerSettings {
             workers: 4,
             poll_interval_ms: 10,
-            lease_s: 1,
+            lease_s: 5,
             default_policy: settings_policy,
             services: HashMap::new(),
         },

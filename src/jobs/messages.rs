@@ -26,10 +26,20 @@ fn context() -> CallContext {
 
 /// Pages through each organisation's events from its saved continuation token, attaching each
 /// event to the exchange whose message it is, and saving the new token in the same write.
-pub async fn poll_events(store: &Store, broker: &Broker) -> JobResult {
+/// The organisations with a Suomi.fi Messages adapter, limited to `only` if given.
+fn organisations(broker: &Broker, only: Option<&[String]>) -> Vec<String> {
+    broker
+        .adapters()
+        .organisations(messages::SERVICE)
+        .into_iter()
+        .filter(|o| only.is_none_or(|only| only.contains(o)))
+        .collect()
+}
+
+pub async fn poll_events(store: &Store, broker: &Broker, only: Option<&[String]>) -> JobResult {
     let (mut pages, mut events, mut matched) = (0u64, 0u64, 0u64);
     let mut failures = Vec::new();
-    for organisation in broker.adapters().organisations(messages::SERVICE) {
+    for organisation in organisations(broker, only) {
         let Some(adapter) = broker.adapters().get(messages::SERVICE, &organisation) else {
             continue;
         };
@@ -53,21 +63,43 @@ pub async fn poll_events(store: &Store, broker: &Broker) -> JobResult {
             let page: Vec<Value> = reply.body["events"].as_array().cloned().unwrap_or_default();
             let next_token = reply.body["continuation_token"].as_str().map(str::to_string);
             events += page.len() as u64;
-            let ids: Vec<String> = page
+            // The external id is the exchange id: it finds an event even before the send's
+            // outcome (and so its message id) was recorded. The message id is the fallback.
+            let external: Vec<uuid::Uuid> = page
+                .iter()
+                .filter_map(|e| e["external_id"].as_str().and_then(|id| id.parse().ok()))
+                .collect();
+            let message_ids: Vec<String> = page
                 .iter()
                 .filter_map(|e| e["message_id"].as_str().map(str::to_string))
                 .collect();
-            let exchanges: HashMap<String, crate::store::Exchange> = store
-                .exchanges_by_upstream(messages::SERVICE, &ids)
+            let mut found = store
+                .exchanges_by_ids(&external)
                 .await
-                .map_err(|e| (json!({}), e.to_string()))?
+                .map_err(|e| (json!({}), e.to_string()))?;
+            found.extend(
+                store
+                    .exchanges_by_upstream(messages::SERVICE, &message_ids)
+                    .await
+                    .map_err(|e| (json!({}), e.to_string()))?,
+            );
+            let found: Vec<crate::store::Exchange> = found
                 .into_iter()
-                .filter(|x| x.organisation == organisation)
+                .filter(|x| x.organisation == organisation && x.service == messages::SERVICE)
+                .collect();
+            let by_external: HashMap<String, &crate::store::Exchange> =
+                found.iter().map(|x| (x.id.to_string(), x)).collect();
+            let by_message: HashMap<String, &crate::store::Exchange> = found
+                .iter()
                 .filter_map(|x| x.upstream_id.clone().map(|id| (id, x)))
                 .collect();
             let mut write = Write::default();
             for event in &page {
-                let Some(exchange) = event["message_id"].as_str().and_then(|id| exchanges.get(id)) else {
+                let exchange = event["external_id"]
+                    .as_str()
+                    .and_then(|id| by_external.get(id))
+                    .or_else(|| event["message_id"].as_str().and_then(|id| by_message.get(id)));
+                let Some(exchange) = exchange.copied() else {
                     continue;
                 };
                 matched += 1;
@@ -109,9 +141,9 @@ pub async fn poll_events(store: &Store, broker: &Broker) -> JobResult {
     }
 }
 
-pub async fn rotate_passwords(broker: &Broker) -> JobResult {
+pub async fn rotate_passwords(broker: &Broker, only: Option<&[String]>) -> JobResult {
     let (mut rotated, mut failures) = (0u64, Vec::new());
-    for organisation in broker.adapters().organisations(messages::SERVICE) {
+    for organisation in organisations(broker, only) {
         let Some(adapter) = broker.adapters().get(messages::SERVICE, &organisation) else {
             continue;
         };

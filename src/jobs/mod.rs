@@ -53,6 +53,8 @@ pub struct Jobs {
     store: Store,
     broker: Arc<Broker>,
     schedules: Vec<(String, String, cron::Schedule)>,
+    /// One run of a job at a time: the schedule, the API and the CLI may ask together.
+    running: tokio::sync::Mutex<()>,
 }
 
 /// Every job with its parsed schedule; a bad expression is a configuration error.
@@ -93,6 +95,7 @@ impl Jobs {
             store,
             broker,
             schedules: schedules(settings)?,
+            running: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -100,12 +103,21 @@ impl Jobs {
         self.schedules.iter().map(info).collect()
     }
 
-    /// Runs a job now and records the run, whatever its outcome.
+    /// Runs a job now for every organisation and records the run, whatever its outcome.
     pub async fn run(&self, name: &str) -> Result<JobRun, JobError> {
+        self.run_for(name, None).await
+    }
+
+    /// Runs a job for some organisations only (`None`: all of them).
+    pub async fn run_for(&self, name: &str, organisations: Option<&[String]>) -> Result<JobRun, JobError> {
+        if !self.schedules.iter().any(|(n, _, _)| n == name) {
+            return Err(JobError::Unknown(name.to_string()));
+        }
+        let _one_at_a_time = self.running.lock().await;
         let started_at = Utc::now();
         let result = match name {
-            MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker).await,
-            MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker).await,
+            MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker, organisations).await,
+            MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker, organisations).await,
             other => return Err(JobError::Unknown(other.to_string())),
         };
         let (outcome, counts, error) = match result {

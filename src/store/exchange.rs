@@ -112,6 +112,17 @@ pub struct ExchangeUpdate {
     pub last_error: Option<String>,
     /// Starts a new retry budget (an operator's retry).
     pub new_budget: Option<(u32, DateTime<Utc>)>,
+    /// Applied only if the exchange is still as the writer last saw it; otherwise left alone.
+    pub expect: Expect,
+}
+
+/// What an update requires of the stored exchange, so that a worker whose lease ran out cannot
+/// overwrite the outcome of the worker that took the exchange after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// In flight under the lease that ends at this instant.
+    Leased(DateTime<Utc>),
+    Status(ExchangeStatus),
 }
 
 /// Takes due exchanges for a worker until `lease_until`; exchanges whose lease ran out (a

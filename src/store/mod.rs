@@ -6,7 +6,7 @@ mod group_commit;
 mod sqlite;
 
 pub use exchange::{
-    Attempt, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus, ExchangeUpdate, JobRun,
+    Attempt, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus, ExchangeUpdate, Expect, JobRun,
     LeaseRequest, QueueDepth,
 };
 
@@ -202,6 +202,11 @@ impl Store {
         upstream_ids: &[String],
     ) -> Result<Vec<Exchange>, StoreError> {
         self.backend.exchanges_by_upstream(service, upstream_ids).await
+    }
+
+    /// Exchanges by their ids (unknown ids are left out).
+    pub async fn exchanges_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Exchange>, StoreError> {
+        self.backend.exchanges_by_ids(ids).await
     }
 
     /// Exchanges waiting (accepted, retry scheduled or in flight) per service.

@@ -4,7 +4,7 @@
 use super::group_commit::{BatchWriter, GroupCommit, Stats};
 use super::{
     Attempt, AuditQuery, CaseQuery, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus,
-    ExchangeUpdate, IdempotencyClaim, JobRun, LeaseRequest, NewCase, Page, QueueDepth, StoreConfig, StoreError,
+    ExchangeUpdate, Expect, IdempotencyClaim, JobRun, LeaseRequest, NewCase, Page, QueueDepth, StoreConfig, StoreError,
     StoredResponse, Write, WriteOutcome,
 };
 use crate::audit::{seal, Actor, AuditEvent, AuditRecord, ChainHead, PersonKey};
@@ -281,6 +281,20 @@ impl Sqlite {
         for chunk in upstream_ids.chunks(500) {
             let mut sql = QueryBuilder::<Db>::new(format!("SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE service = "));
             sql.push_bind(service.to_string()).push(" AND upstream_id IN (");
+            push_list(&mut sql, chunk);
+            sql.push(")");
+            for row in sql.build().fetch_all(&self.readers).await? {
+                found.push(exchange_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn exchanges_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Exchange>, StoreError> {
+        let mut found = Vec::new();
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        for chunk in ids.chunks(500) {
+            let mut sql = QueryBuilder::<Db>::new(format!("SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE id IN ("));
             push_list(&mut sql, chunk);
             sql.push(")");
             for row in sql.build().fetch_all(&self.readers).await? {
@@ -624,9 +638,14 @@ async fn insert_exchanges(conn: &mut SqliteConnection, rows: &[&Exchange]) -> Re
 async fn update_exchanges(conn: &mut SqliteConnection, rows: &[&ExchangeUpdate]) -> Result<(), StoreError> {
     let now = stored_time(&Utc::now());
     let mut sql = QueryBuilder::<Db>::new(
-        "WITH v(id, status, attempts, due_at, upstream_id, last_error, budget_attempt, budget_since) AS (",
+        "WITH v(id, status, attempts, due_at, upstream_id, last_error, budget_attempt, budget_since, \
+         expect_status, expect_lease) AS (",
     );
     sql.push_values(rows, |mut row, u| {
+        let (expect_status, expect_lease) = match u.expect {
+            Expect::Leased(until) => (ExchangeStatus::InFlight, Some(stored_time(&until))),
+            Expect::Status(status) => (status, None),
+        };
         row.push_bind(u.id.to_string())
             .push_bind(u.status.as_str())
             .push_bind(i64::from(u.attempts))
@@ -634,7 +653,9 @@ async fn update_exchanges(conn: &mut SqliteConnection, rows: &[&ExchangeUpdate])
             .push_bind(u.upstream_id.clone())
             .push_bind(u.last_error.clone())
             .push_bind(u.new_budget.map(|(a, _)| i64::from(a)))
-            .push_bind(u.new_budget.map(|(_, t)| stored_time(&t)));
+            .push_bind(u.new_budget.map(|(_, t)| stored_time(&t)))
+            .push_bind(expect_status.as_str())
+            .push_bind(expect_lease);
     });
     sql.push(") UPDATE exchanges SET status = v.status, attempts = v.attempts, due_at = v.due_at, ")
         .push("upstream_id = COALESCE(v.upstream_id, exchanges.upstream_id), last_error = v.last_error, ")
@@ -642,7 +663,8 @@ async fn update_exchanges(conn: &mut SqliteConnection, rows: &[&ExchangeUpdate])
         .push("budget_since = COALESCE(v.budget_since, exchanges.budget_since), ")
         .push("lease_until = NULL, updated_at = ")
         .push_bind(now)
-        .push(" FROM v WHERE exchanges.id = v.id");
+        .push(" FROM v WHERE exchanges.id = v.id AND exchanges.status = v.expect_status ")
+        .push("AND (v.expect_lease IS NULL OR exchanges.lease_until = v.expect_lease)");
     sql.build().persistent(false).execute(conn).await?;
     Ok(())
 }
@@ -678,6 +700,8 @@ async fn insert_exchange_events(
             .push_bind(stored_time(&e.time))
             .push_bind(now.clone());
     });
+    // The service may send an event again (an overlapping run, a reused token): keep one.
+    sql.push(" ON CONFLICT (exchange_id, type, time) DO NOTHING");
     sql.build().persistent(false).execute(conn).await?;
     Ok(())
 }

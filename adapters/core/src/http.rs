@@ -245,6 +245,10 @@ pub fn classify_status(status: StatusCode, headers: &HeaderMap, detail: &str) ->
         },
         StatusCode::UNAUTHORIZED => AdapterError::Reauthenticate(message),
         StatusCode::REQUEST_TIMEOUT => AdapterError::Transient(message),
+        // A 503 that says when to come back is a request to slow down, like 429.
+        StatusCode::SERVICE_UNAVAILABLE if headers.contains_key(RETRY_AFTER) => AdapterError::RateLimited {
+            retry_after: retry_after(headers, SystemTime::now()).unwrap_or(DEFAULT_RETRY_AFTER),
+        },
         s if s.is_server_error() => AdapterError::Transient(message),
         _ => AdapterError::Permanent(message),
     })

@@ -44,7 +44,7 @@ CREATE TABLE exchange_events (
     time         TEXT NOT NULL,
     recorded_at  TEXT NOT NULL
 );
-CREATE INDEX exchange_events_exchange ON exchange_events (exchange_id, time);
+CREATE UNIQUE INDEX exchange_events_unique ON exchange_events (exchange_id, type, time);
 
 -- Scheduled job runs, and each job's state between runs (e.g. an events continuation token).
 CREATE TABLE job_runs (
