@@ -51,6 +51,7 @@ pub struct Metrics {
     queue_depth: Family<ServiceLabels, Gauge>,
     queue_oldest_due_age: Family<ServiceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     breaker_state: Family<CircuitLabels, Gauge>,
+    service_health: Family<CircuitLabels, Gauge>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     intakes: Family<OutcomeLabels, Counter>,
@@ -74,6 +75,12 @@ impl Default for Metrics {
         let queue_depth = Family::<ServiceLabels, Gauge>::default();
         let queue_oldest_due_age = Family::<ServiceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         let breaker_state = Family::<CircuitLabels, Gauge>::default();
+        let service_health = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "service_health",
+            "Each adapter's health check: 0 up, 1 degraded, 2 down, per service and organisation",
+            service_health.clone(),
+        );
         registry.register(
             "exchange_attempts",
             "Calls to national services by outcome",
@@ -121,6 +128,7 @@ impl Default for Metrics {
             queue_depth,
             queue_oldest_due_age,
             breaker_state,
+            service_health,
             requests,
             latency,
             intakes,
@@ -180,6 +188,15 @@ impl Metrics {
 
     pub fn set_breaker(&self, service: &str, organisation: &str, level: i64) {
         self.breaker_state
+            .get_or_create(&CircuitLabels {
+                service: service.to_string(),
+                organisation: organisation.to_string(),
+            })
+            .set(level);
+    }
+
+    pub fn set_service_health(&self, service: &str, organisation: &str, level: i64) {
+        self.service_health
             .get_or_create(&CircuitLabels {
                 service: service.to_string(),
                 organisation: organisation.to_string(),

@@ -266,3 +266,26 @@ async fn password_rotation_changes_the_password_and_sending_goes_on() {
     let (_, a) = gw.send(&message("010594Y9032")).await;
     gw.wait_status(a["exchange_id"].as_str().unwrap(), "succeeded").await;
 }
+
+#[tokio::test]
+async fn each_adapters_health_is_published_as_a_metric() {
+    let gw = start(|_| {}).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", gw.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("portti_service_health{") && l.contains("organisation=\"853\""));
+        if let Some(line) = line {
+            assert!(line.ends_with(" 0"), "the simulator is up: {line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no health metric in {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

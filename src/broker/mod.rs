@@ -14,7 +14,7 @@ use crate::audit::AuditEvent;
 use crate::metrics::Metrics;
 use crate::store::{Attempt, Exchange, ExchangeStatus, ExchangeUpdate, Expect, LeaseRequest, Store, Write};
 use chrono::Utc;
-use portti_adapter_core::{Adapter, AdapterError, CallContext, Operation, Reply};
+use portti_adapter_core::{Adapter, AdapterError, CallContext, Health, Operation, Reply};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -376,8 +376,22 @@ impl Broker {
     /// Publishes queue depth, oldest due age and breaker states every few seconds.
     async fn report_queue(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
-        loop {
+        for round in 0u64.. {
             tick.tick().await;
+            // Each adapter's own health check, every 30 s: cheap for the services, enough for alerts.
+            if round % 15 == 0 {
+                for ((service, organisation), adapter) in &self.adapters.by_key {
+                    let health = tokio::time::timeout(Duration::from_secs(5), adapter.health())
+                        .await
+                        .unwrap_or(Health::Down);
+                    let level = match health {
+                        Health::Up => 0,
+                        Health::Degraded => 1,
+                        Health::Down => 2,
+                    };
+                    self.metrics.set_service_health(service, organisation, level);
+                }
+            }
             if let Ok(depths) = self.store.queue_depth().await {
                 let now = Utc::now();
                 // A service whose outbox emptied has no row: show it as empty, not as it was.
