@@ -3,35 +3,21 @@
 use super::extract::{JsonBody, QueryParams};
 use super::layers::RequestId;
 use super::params::{self, not_acting_for, require};
-use super::problem::{ApiError, InvalidField, Problem};
-use super::{audit_event, AppState};
+use super::problem::{ApiError, Problem};
+use super::{audit_event, idempotency, AppState};
 use crate::audit::{digest, AuditEvent};
 use crate::auth::{Caller, Scope};
 use crate::case::{self, input::CaseInput, Case};
 use crate::store::{CaseQuery, IdempotencyClaim, NewCase, StoredResponse, Write, WriteOutcome};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Extension;
 use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// The `Idempotency-Key` header: 1–255 visible ASCII characters.
-pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(v) if (1..=255).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(v.to_string())),
-        _ => Err(ApiError::Invalid(vec![InvalidField::parameter(
-            "Idempotency-Key",
-            "must be 1–255 visible ASCII characters",
-        )])),
-    }
-}
 
 /// Audit events about one case: one per organisation the case belongs to, so that each
 /// organisation's auditors find every touch of their data.
@@ -69,10 +55,6 @@ fn set_digests(events: &mut [AuditEvent], request: Option<&str>, response: Optio
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 /// Answers a repeated Idempotency-Key with the first response, after checking that this
 /// token may still see that case; the repeat is audited like any other disclosure.
 async fn replay(
@@ -96,15 +78,7 @@ async fn replay(
     if !allowed {
         return Err(not_acting_for(case.owner()));
     }
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = json_response(status, stored.body);
-    if let Some(location) = stored.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(response)
+    Ok(idempotency::respond(stored, true))
 }
 
 /// Submit a case. The case is normalised, or refused with every problem listed; an accepted
@@ -129,7 +103,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     require(&caller, Scope::CasesWrite)?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::key(&headers)?;
     let request_hash = digest(&body.bytes);
     if let Some(key) = &key {
         if let Some((hash, stored)) = state.store.idempotent_response(&caller.client_id, key).await? {
@@ -165,16 +139,17 @@ pub async fn create(
     let mut events = case_events(&state, &caller, &request_id, "case.create", "ok", &case);
     set_digests(&mut events, Some(&request_hash), Some(&response_body));
     let person = case.identity_code().map(|id| state.hasher.key_of(id));
+    let first = StoredResponse {
+        status: 201,
+        location: Some(location),
+        body: response_body,
+    };
     let write = Write {
         idempotency: key.map(|key| IdempotencyClaim {
             client_id: caller.client_id.clone(),
             key,
             request_hash: request_hash.clone(),
-            response: StoredResponse {
-                status: 201,
-                location: Some(location.clone()),
-                body: response_body.clone(),
-            },
+            response: first.clone(),
         }),
         new_case: Some(NewCase { case, person }),
         audit: events,
@@ -183,10 +158,7 @@ pub async fn create(
     match state.store.commit(write).await? {
         WriteOutcome::Committed { .. } => {
             state.metrics.case_intake("accepted");
-            let mut response = json_response(StatusCode::CREATED, response_body);
-            let location = HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?;
-            response.headers_mut().insert(header::LOCATION, location);
-            Ok(response)
+            Ok(idempotency::respond(first, false))
         }
         WriteOutcome::Replayed(stored) => replay(&state, &caller, &request_id, &request_hash, stored).await,
         WriteOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
@@ -223,7 +195,7 @@ pub async fn get_one(
     let body = serde_json::to_vec(&case).map_err(|_| ApiError::Internal)?;
     set_digests(&mut events, None, Some(&body));
     state.store.append_audit(events).await?;
-    Ok(json_response(StatusCode::OK, body))
+    Ok(idempotency::json_response(StatusCode::OK, body))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -285,5 +257,5 @@ pub async fn list(
     if !events.is_empty() {
         state.store.append_audit(events).await?;
     }
-    Ok(json_response(StatusCode::OK, body))
+    Ok(idempotency::json_response(StatusCode::OK, body))
 }

@@ -5,15 +5,15 @@ use super::extract::JsonBody;
 use super::layers::RequestId;
 use super::params::{not_acting_for, require};
 use super::problem::{ApiError, InvalidField, Problem};
-use super::{audit_event, AppState};
+use super::{audit_event, idempotency, AppState};
 use crate::audit::digest;
 use crate::auth::{Caller, Scope};
 use crate::broker::{exchange_audit_event, NewExchange};
 use crate::case::IdentityCode;
 use crate::store::{IdempotencyClaim, StoredResponse, Write, WriteOutcome};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Extension;
 use portti_suomifi_messages::{self as messages, Attachment, BodyFormat, PaperAddress, SendMessage};
 use serde::{Deserialize, Serialize};
@@ -91,7 +91,7 @@ pub async fn send(
         .broker
         .clone()
         .ok_or_else(|| ApiError::Unavailable("no broker runs".into()))?;
-    let key = super::cases::idempotency_key(&headers)?;
+    let key = idempotency::key(&headers)?;
     let request_hash = digest(&body.bytes);
     if let Some(key) = &key {
         if let Some((hash, stored)) = state.store.idempotent_response(&caller.client_id, key).await? {
@@ -215,16 +215,17 @@ pub async fn send(
     event.purpose = caller_event.purpose;
     event.request_digest = Some(request_hash.clone());
     event.response_digest = Some(digest(&response_body));
+    let first = StoredResponse {
+        status: 202,
+        location: Some(location),
+        body: response_body,
+    };
     let write = Write {
         idempotency: key.map(|key| IdempotencyClaim {
             client_id: caller.client_id.clone(),
             key,
             request_hash,
-            response: StoredResponse {
-                status: 202,
-                location: Some(location.clone()),
-                body: response_body.clone(),
-            },
+            response: first.clone(),
         }),
         new_exchange: Some(exchange),
         audit: vec![event],
@@ -233,15 +234,7 @@ pub async fn send(
     match state.store.commit(write).await? {
         WriteOutcome::Committed { .. } => {
             broker.wake();
-            let mut response = (
-                StatusCode::ACCEPTED,
-                [(header::CONTENT_TYPE, "application/json")],
-                response_body,
-            )
-                .into_response();
-            let location = HeaderValue::from_str(&location).map_err(|_| ApiError::Internal)?;
-            response.headers_mut().insert(header::LOCATION, location);
-            Ok(response)
+            Ok(idempotency::respond(first, false))
         }
         WriteOutcome::Replayed(stored) => replay(&state, &caller, &request_id, stored).await,
         WriteOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
@@ -271,17 +264,5 @@ async fn replay(
     if !allowed {
         return Err(not_acting_for(&exchange.organisation));
     }
-    let mut response = (
-        StatusCode::ACCEPTED,
-        [(header::CONTENT_TYPE, "application/json")],
-        stored.body,
-    )
-        .into_response();
-    if let Some(location) = stored.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(response)
+    Ok(idempotency::respond(stored, true))
 }

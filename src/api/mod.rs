@@ -5,6 +5,7 @@ mod audit;
 mod cases;
 mod exchanges;
 mod extract;
+mod idempotency;
 mod jobs;
 pub mod layers;
 mod messages;

@@ -345,6 +345,24 @@ impl SuomifiMessages {
     }
 
     /// A request with the access token; on 401 a fresh token and one more try.
+    /// POSTs a body with the current token, renewing it once on 401 (see [`Self::authed`]).
+    async fn authed_post(
+        &self,
+        deadline: Instant,
+        url: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Raw, AdapterError> {
+        self.authed(deadline, |token| {
+            self.client
+                .post(url)
+                .bearer_auth(token)
+                .header(CONTENT_TYPE, content_type)
+                .body(body.clone())
+        })
+        .await
+    }
+
     async fn authed(&self, deadline: Instant, make: impl Fn(&str) -> RequestBuilder) -> Result<Raw, AdapterError> {
         let token = self.token(deadline).await?;
         let raw = self.send(make(&token.value), deadline).await?;
@@ -394,15 +412,7 @@ impl SuomifiMessages {
         };
         let body = Bytes::from(serde_json::to_vec(&request).expect("serialisable"));
         let url = self.url(path);
-        let raw = self
-            .authed(cx.deadline, |token| {
-                self.client
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header(CONTENT_TYPE, JSON)
-                    .body(body.clone())
-            })
-            .await?;
+        let raw = self.authed_post(cx.deadline, &url, JSON, body.clone()).await?;
 
         let already_sent = match raw.status {
             StatusCode::OK | StatusCode::CREATED => false,
@@ -504,15 +514,7 @@ impl SuomifiMessages {
             .map_err(|e| AdapterError::Transient(format!("no randomness for a multipart boundary: {e}")))?;
         let body = Bytes::from(body);
         let url = self.url("/v2/attachments");
-        let raw = self
-            .authed(deadline, |token| {
-                self.client
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header(CONTENT_TYPE, &content_type)
-                    .body(body.clone())
-            })
-            .await?;
+        let raw = self.authed_post(deadline, &url, &content_type, body).await?;
         if !raw.status.is_success() {
             return Err(raw.error());
         }
@@ -547,15 +549,7 @@ impl SuomifiMessages {
             })
             .expect("serialisable");
             let body = Bytes::from(body);
-            let raw = self
-                .authed(cx.deadline, |token| {
-                    self.client
-                        .post(&url)
-                        .bearer_auth(token)
-                        .header(CONTENT_TYPE, JSON)
-                        .body(body.clone())
-                })
-                .await?;
+            let raw = self.authed_post(cx.deadline, &url, JSON, body.clone()).await?;
             if !raw.status.is_success() {
                 return Err(raw.error());
             }
