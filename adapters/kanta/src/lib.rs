@@ -1,0 +1,1 @@
+//! Kanta social welfare client data archive adapter.

@@ -1,0 +1,1 @@
+//! XML signatures through libxmlsec1.
