@@ -1,1 +1,278 @@
-//! XML signatures through libxmlsec1.
+//! XML signatures through libxmlsec1 and its OpenSSL engine: enveloped signing of templates and
+//! strict verification against pinned certificates.
+//!
+//! libxmlsec1 does all canonicalisation, digesting and signing; this crate decides *what* may be
+//! signed or accepted and turns every failure into an [`XmlSecError`].
+//!
+//! Global state (process-wide, set once on first use, see `csrc/shim.c`): libxml2, libxmlsec1
+//! and its OpenSSL engine are initialised once; libxmlsec1's error callback is replaced by one
+//! that writes into a thread-local buffer (nothing is printed to stderr); libxmlsec1's IO
+//! callbacks are removed, so no Reference in this process can read a file or URL. Every call
+//! otherwise builds its own document, keys and signature context and frees them before
+//! returning, so the API can be used from many threads at once.
+
+mod doc;
+mod error;
+mod ffi;
+mod inspect;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::XmlSecError;
+
+use doc::{init, last_error, Doc, Key};
+
+/// Algorithm and namespace URIs, for building signature templates.
+pub mod uri {
+    pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+    pub const C14N: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+    pub const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+    pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+    pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+    pub const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+    pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+
+    /// CanonicalizationMethod values accepted (no "with comments" variants).
+    pub const ALLOWED_C14N: &[&str] = &[C14N, EXC_C14N];
+    pub const ALLOWED_SIGNATURE_METHODS: &[&str] = &[RSA_SHA256, ECDSA_SHA256];
+    /// Reference transforms accepted; DigestMethod must be [`SHA256`].
+    pub const ALLOWED_TRANSFORMS: &[&str] = &[ENVELOPED_SIGNATURE, EXC_C14N];
+}
+
+/// An ID attribute to register before resolving `#id` references: XML has no built-in notion of
+/// which attribute is an ID (SAML's is the unqualified `ID` of `saml2:Assertion`, for example).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdAttribute {
+    namespace: String,
+    element: String,
+    attribute: String,
+}
+
+impl IdAttribute {
+    /// `namespace` "" means an element in no namespace; `attribute` is unqualified.
+    pub fn new(namespace: impl Into<String>, element: impl Into<String>, attribute: impl Into<String>) -> Self {
+        IdAttribute {
+            namespace: namespace.into(),
+            element: element.into(),
+            attribute: attribute.into(),
+        }
+    }
+
+    /// `saml2:Assertion/@ID`.
+    pub fn saml_assertion() -> Self {
+        Self::new("urn:oasis:names:tc:SAML:2.0:assertion", "Assertion", "ID")
+    }
+
+    /// `saml2p:Response/@ID`.
+    pub fn saml_response() -> Self {
+        Self::new("urn:oasis:names:tc:SAML:2.0:protocol", "Response", "ID")
+    }
+}
+
+#[derive(Clone)]
+struct TrustedCert {
+    pem: Vec<u8>,
+    /// The DER as base64 without whitespace, to compare with KeyInfo for error messages only.
+    der_b64: String,
+}
+
+/// What verification accepts. Algorithms are fixed (see [`uri`]) and cannot be loosened.
+#[derive(Clone)]
+pub struct VerifyPolicy {
+    trusted: Vec<TrustedCert>,
+    id_attribute: Option<IdAttribute>,
+}
+
+impl std::fmt::Debug for VerifyPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyPolicy")
+            .field("trusted_certificates", &self.trusted.len())
+            .field("id_attribute", &self.id_attribute)
+            .finish()
+    }
+}
+
+impl VerifyPolicy {
+    /// Trusts the public keys of these PEM certificates (several, or bundles of several, for key
+    /// rotation). Certificates are pinned keys: chains, validity dates and revocation are not
+    /// checked, the caller's trust list is the whole trust decision.
+    pub fn new<I, P>(trusted_cert_pems: I) -> Result<Self, XmlSecError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<[u8]>,
+    {
+        init()?;
+        let mut trusted = Vec::new();
+        for pem in trusted_cert_pems {
+            for cert in split_pem_certificates(pem.as_ref())? {
+                // Fail at configuration time, not on the first message.
+                Key::from_cert(&cert.pem)?;
+                trusted.push(cert);
+            }
+        }
+        if trusted.is_empty() {
+            return Err(XmlSecError::InvalidPolicy("no trusted certificate".into()));
+        }
+        Ok(VerifyPolicy {
+            trusted,
+            id_attribute: None,
+        })
+    }
+
+    /// Verify the signature of this (unique) element, referenced as `#<its ID>`, instead of an
+    /// enveloped signature over the whole document.
+    pub fn with_id_attribute(mut self, id_attribute: IdAttribute) -> Self {
+        self.id_attribute = Some(id_attribute);
+        self
+    }
+
+    pub fn trusted_count(&self) -> usize {
+        self.trusted.len()
+    }
+}
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Local name of the signed element (the root, or the policy's element).
+    pub element: String,
+    pub namespace: Option<String>,
+    /// Its ID when the policy names an ID attribute.
+    pub id: Option<String>,
+    /// `""` or `#<id>`.
+    pub reference_uri: String,
+    pub signature_method: String,
+    /// Index into the trusted certificates (in the order given to [`VerifyPolicy::new`],
+    /// bundles expanded) of the one whose key verified, for logging key rotation.
+    pub trusted_cert_index: usize,
+}
+
+/// Fills in the one ds:Signature template found in `xml` (SignedInfo with CanonicalizationMethod,
+/// SignatureMethod, one Reference with Transforms + DigestMethod + empty DigestValue, empty
+/// SignatureValue, and optionally KeyInfo/X509Data with an empty X509Certificate) using the
+/// private key and certificate (PEM). The template must use the algorithms [`verify_enveloped`]
+/// accepts and `URI=""`, so nothing is signed that we would refuse ourselves.
+pub fn sign_enveloped(xml: &[u8], key_pem: &[u8], cert_pem: &[u8]) -> Result<Vec<u8>, XmlSecError> {
+    sign(xml, key_pem, cert_pem, None)
+}
+
+/// Like [`sign_enveloped`] for a signature that is a child of the (unique) element named by
+/// `id_attribute` and references it as `#<its ID>` (SAML style).
+pub fn sign_enveloped_with_id(
+    xml: &[u8],
+    key_pem: &[u8],
+    cert_pem: &[u8],
+    id_attribute: &IdAttribute,
+) -> Result<Vec<u8>, XmlSecError> {
+    sign(xml, key_pem, cert_pem, Some(id_attribute))
+}
+
+fn sign(xml: &[u8], key_pem: &[u8], cert_pem: &[u8], id: Option<&IdAttribute>) -> Result<Vec<u8>, XmlSecError> {
+    init()?;
+    let key = Key::private(key_pem, cert_pem)?;
+    let doc = Doc::parse(xml)?;
+    let shape = inspect::inspect(&doc, id)?;
+    // SAFETY: the signature node belongs to `doc` and `key` is live; both outlive the call.
+    if unsafe { ffi::portti_sign(shape.signature.as_ptr(), key.as_ptr()) } != 0 {
+        return Err(XmlSecError::Library(last_error()));
+    }
+    doc.to_bytes()
+}
+
+/// Verifies the one signature in scope: a descendant of the root (no ID attribute in the policy,
+/// Reference `URI=""`), or a direct child of the policy's element (Reference `#<its ID>`, or
+/// `""` if that element is the root). Keys come only from the trusted certificates, never from
+/// KeyInfo. Any failure is an `Err`.
+///
+/// Comments are never signed (canonicalisation without comments): a caller reading the signed
+/// element must read text as the concatenation of all its text nodes, not the first one. The
+/// policy's element is required to be unique in the document so that a caller looking it up by
+/// name reads the very element that was verified.
+pub fn verify_enveloped(xml: &[u8], policy: &VerifyPolicy) -> Result<Verified, XmlSecError> {
+    init()?;
+    let doc = Doc::parse(xml)?;
+    let shape = inspect::inspect(&doc, policy.id_attribute.as_ref())?;
+
+    let mut signature_mismatch = false;
+    let mut errors = Vec::new();
+    for (index, cert) in policy.trusted.iter().enumerate() {
+        let key = Key::from_cert(&cert.pem)?;
+        // SAFETY: the signature node belongs to `doc` and `key` is live; both outlive the call.
+        match unsafe { ffi::portti_verify(shape.signature.as_ptr(), key.as_ptr()) } {
+            ffi::VALID => {
+                return Ok(Verified {
+                    element: shape.signed_element.local_name(),
+                    namespace: shape.signed_element.namespace(),
+                    id: shape.id,
+                    reference_uri: shape.reference_uri,
+                    signature_method: shape.signature_method,
+                    trusted_cert_index: index,
+                })
+            }
+            // The digest does not depend on the key: no other key can help.
+            ffi::DIGEST_MISMATCH => return Err(XmlSecError::DigestMismatch),
+            ffi::SIGNATURE_MISMATCH => signature_mismatch = true,
+            _ => errors.push(last_error()),
+        }
+    }
+    let key_info_untrusted = !shape.key_info_certs.is_empty()
+        && shape
+            .key_info_certs
+            .iter()
+            .all(|c| !policy.trusted.iter().any(|t| &t.der_b64 == c));
+    if key_info_untrusted {
+        Err(XmlSecError::UntrustedKey)
+    } else if signature_mismatch {
+        Err(XmlSecError::SignatureMismatch)
+    } else {
+        Err(XmlSecError::NoUsableKey(errors.join("; ")))
+    }
+}
+
+/// Splits PEM text into its CERTIFICATE blocks; any other block (a private key pasted by
+/// mistake) is an error, so that a trust list never silently drops an entry.
+fn split_pem_certificates(pem: &[u8]) -> Result<Vec<TrustedCert>, XmlSecError> {
+    const BEGIN: &str = "-----BEGIN ";
+    const END: &str = "-----END CERTIFICATE-----";
+    let text = std::str::from_utf8(pem).map_err(|_| XmlSecError::InvalidKey("certificate PEM is not UTF-8".into()))?;
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start + BEGIN.len()..];
+        let label_end = after
+            .find("-----")
+            .ok_or_else(|| XmlSecError::InvalidKey("truncated PEM header".into()))?;
+        let label = &after[..label_end];
+        if label != "CERTIFICATE" {
+            return Err(XmlSecError::InvalidKey(format!(
+                "expected CERTIFICATE PEM blocks, found {label}"
+            )));
+        }
+        let body = &after[label_end + 5..];
+        let end = body
+            .find(END)
+            .ok_or_else(|| XmlSecError::InvalidKey("PEM certificate without END line".into()))?;
+        let b64: String = body[..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        if b64.is_empty() || !b64.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
+            return Err(XmlSecError::InvalidKey("PEM certificate body is not base64".into()));
+        }
+        let mut block = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            // Chunks of an ASCII string are ASCII.
+            block.push_str(std::str::from_utf8(line).unwrap_or_default());
+            block.push('\n');
+        }
+        block.push_str(END);
+        block.push('\n');
+        out.push(TrustedCert {
+            pem: block.into_bytes(),
+            der_b64: b64,
+        });
+        rest = &body[end + END.len()..];
+    }
+    if out.is_empty() {
+        return Err(XmlSecError::InvalidKey("no PEM CERTIFICATE block".into()));
+    }
+    Ok(out)
+}

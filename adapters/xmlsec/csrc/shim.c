@@ -1,0 +1,485 @@
+/*
+ * Thin C layer between Rust and libxmlsec1 / libxml2.
+ *
+ * Why C and not Rust FFI over the structs: xmlSecDSigCtx and friends change layout with the
+ * defines that `pkg-config --cflags xmlsec1-openssl` carries (XMLSEC_NO_SIZE_T, ...). This file
+ * is compiled with exactly those defines, so every struct field access here is right by
+ * construction; Rust only ever sees opaque pointers and plain ints.
+ *
+ * Nothing here keeps state between calls except: the one-time library initialisation, the
+ * process-wide xmlsec error callback (which writes into a thread-local buffer), and the removal
+ * of xmlsec's IO callbacks (so no Reference can ever read a file or a URL).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/valid.h>
+#include <libxml/xmlerror.h>
+
+#include <xmlsec/xmlsec.h>
+#include <xmlsec/xmltree.h>
+#include <xmlsec/xmldsig.h>
+#include <xmlsec/transforms.h>
+#include <xmlsec/errors.h>
+#include <xmlsec/io.h>
+#include <xmlsec/keys.h>
+#include <xmlsec/list.h>
+#include <xmlsec/openssl/app.h>
+#include <xmlsec/openssl/crypto.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#ifndef XMLSEC_CRYPTO_OPENSSL
+#error "compile with the cflags of pkg-config xmlsec1-openssl (XMLSEC_CRYPTO_OPENSSL missing)"
+#endif
+
+/* Outcomes of portti_verify. */
+#define PORTTI_VALID 0
+#define PORTTI_DIGEST_MISMATCH 1
+#define PORTTI_SIGNATURE_MISMATCH 2
+#define PORTTI_ERROR (-1)
+
+/* ---------------------------------------------------------------- errors */
+
+#define PORTTI_ERR_CAP 2048
+static _Thread_local char err_buf[PORTTI_ERR_CAP];
+static _Thread_local size_t err_len;
+
+static void err_append(const char *s) {
+    size_t n;
+    if (s == NULL || s[0] == '\0') {
+        return;
+    }
+    if (err_len > 0) {
+        if (err_len + 3 >= PORTTI_ERR_CAP) {
+            return;
+        }
+        err_buf[err_len++] = ';';
+        err_buf[err_len++] = ' ';
+    }
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) {
+        n--;
+    }
+    if (n > PORTTI_ERR_CAP - 1 - err_len) {
+        n = PORTTI_ERR_CAP - 1 - err_len;
+    }
+    memcpy(err_buf + err_len, s, n);
+    err_len += n;
+    err_buf[err_len] = '\0';
+}
+
+void portti_err_reset(void) {
+    err_len = 0;
+    err_buf[0] = '\0';
+}
+
+const char *portti_err_get(void) {
+    return err_buf;
+}
+
+static void xmlsec_error_cb(const char *file, int line, const char *func, const char *errorObject,
+                            const char *errorSubject, int reason, const char *msg) {
+    const char *reason_msg = NULL;
+    char tmp[512];
+    xmlSecSize i;
+    (void)file;
+    (void)line;
+    (void)errorObject;
+    for (i = 0; i < XMLSEC_ERRORS_MAX_NUMBER && xmlSecErrorsGetMsg(i) != NULL; ++i) {
+        if (xmlSecErrorsGetCode(i) == reason) {
+            reason_msg = xmlSecErrorsGetMsg(i);
+            break;
+        }
+    }
+    snprintf(tmp, sizeof(tmp), "%s: %s%s%s%s%s", func != NULL ? func : "xmlsec",
+             errorSubject != NULL ? errorSubject : "", errorSubject != NULL ? ": " : "",
+             reason_msg != NULL ? reason_msg : "error", msg != NULL ? " - " : "",
+             msg != NULL ? msg : "");
+    err_append(tmp);
+}
+
+static void parse_error_cb(void *ctx, xmlErrorPtr err) {
+    char tmp[512];
+    (void)ctx;
+    if (err == NULL) {
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "line %d: %s", err->line,
+             err->message != NULL ? err->message : "parse error");
+    err_append(tmp);
+}
+
+/* ---------------------------------------------------------------- init */
+
+/* Called exactly once (Rust guards it with a OnceLock). */
+int portti_init(void) {
+    xmlInitParser();
+    if (xmlSecInit() < 0) {
+        return -1;
+    }
+    if (xmlSecCheckVersion() != 1) {
+        return -2;
+    }
+    /* No Reference may read from files, HTTP or FTP: drop every IO callback. */
+    xmlSecIOCleanupCallbacks();
+    if (xmlSecOpenSSLAppInit(NULL) < 0) {
+        return -3;
+    }
+    if (xmlSecOpenSSLInit() < 0) {
+        return -4;
+    }
+    /* Last: the init calls above install the default (stderr-printing) callback. */
+    xmlSecErrorsSetCallback(xmlsec_error_cb);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- documents */
+
+/* Parses without network, without entity substitution, without DTD loading or default
+ * attributes. Returns NULL (with the reason in the error buffer) on any well-formedness or
+ * namespace error. */
+xmlDocPtr portti_parse(const unsigned char *buf, size_t len) {
+    xmlParserCtxtPtr ctxt;
+    xmlDocPtr doc;
+    int options = XML_PARSE_NONET;
+
+    if (len > (size_t)INT_MAX) {
+        err_append("input too large");
+        return NULL;
+    }
+    ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL) {
+        err_append("out of memory");
+        return NULL;
+    }
+    if (ctxt->sax != NULL) {
+        ctxt->sax->serror = parse_error_cb;
+    }
+    doc = xmlCtxtReadMemory(ctxt, (const char *)buf, (int)len, NULL, NULL, options);
+    if (doc != NULL && (!ctxt->wellFormed || !ctxt->nsWellFormed)) {
+        if (!ctxt->nsWellFormed) {
+            err_append("namespace error");
+        }
+        xmlFreeDoc(doc);
+        doc = NULL;
+    }
+    if (doc == NULL && err_len == 0) {
+        err_append("not well-formed");
+    }
+    xmlFreeParserCtxt(ctxt);
+    return doc;
+}
+
+void portti_doc_free(xmlDocPtr doc) {
+    if (doc != NULL) {
+        xmlFreeDoc(doc);
+    }
+}
+
+int portti_doc_has_dtd(xmlDocPtr doc) {
+    xmlNodePtr cur;
+    if (doc->intSubset != NULL || doc->extSubset != NULL) {
+        return 1;
+    }
+    for (cur = doc->children; cur != NULL; cur = cur->next) {
+        if (cur->type == XML_DTD_NODE || cur->type == XML_ENTITY_DECL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Serialises the (signed) document; the caller frees *out with portti_free. */
+int portti_dump(xmlDocPtr doc, unsigned char **out, size_t *out_len) {
+    xmlChar *mem = NULL;
+    int size = 0;
+    xmlDocDumpMemory(doc, &mem, &size);
+    if (mem == NULL || size < 0) {
+        if (mem != NULL) {
+            xmlFree(mem);
+        }
+        err_append("serialisation failed");
+        return -1;
+    }
+    *out = mem;
+    *out_len = (size_t)size;
+    return 0;
+}
+
+void portti_free(void *p) {
+    if (p != NULL) {
+        xmlFree(p);
+    }
+}
+
+/* ---------------------------------------------------------------- tree access */
+
+xmlNodePtr portti_root(xmlDocPtr doc) {
+    return xmlDocGetRootElement(doc);
+}
+
+static xmlNodePtr next_element(xmlNodePtr cur) {
+    while (cur != NULL && cur->type != XML_ELEMENT_NODE) {
+        cur = cur->next;
+    }
+    return cur;
+}
+
+xmlNodePtr portti_first_child_element(xmlNodePtr node) {
+    return next_element(node->children);
+}
+
+xmlNodePtr portti_next_sibling_element(xmlNodePtr node) {
+    return next_element(node->next);
+}
+
+/* The parent element, or NULL when the parent is the document. */
+xmlNodePtr portti_parent_element(xmlNodePtr node) {
+    xmlNodePtr p = node->parent;
+    return (p != NULL && p->type == XML_ELEMENT_NODE) ? p : NULL;
+}
+
+const char *portti_local_name(xmlNodePtr node) {
+    return (const char *)node->name;
+}
+
+const char *portti_ns_href(xmlNodePtr node) {
+    return (node->ns != NULL) ? (const char *)node->ns->href : NULL;
+}
+
+/* Attribute value (ns NULL = unqualified attribute), or NULL. Free with portti_free. */
+char *portti_attr(xmlNodePtr node, const char *name, const char *ns) {
+    if (ns == NULL) {
+        return (char *)xmlGetNoNsProp(node, (const xmlChar *)name);
+    }
+    return (char *)xmlGetNsProp(node, (const xmlChar *)name, (const xmlChar *)ns);
+}
+
+/* Text content of the subtree. Free with portti_free. */
+char *portti_text(xmlNodePtr node) {
+    return (char *)xmlNodeGetContent(node);
+}
+
+/* Makes the unqualified attribute `name` of `node` an ID of `doc`.
+ * 0 registered (or already this very attribute), 1 attribute missing, 2 the value is already the
+ * ID of another attribute (duplicate), -1 failure. */
+int portti_register_id(xmlDocPtr doc, xmlNodePtr node, const char *name) {
+    xmlAttrPtr attr;
+    xmlAttrPtr existing;
+    xmlChar *value;
+    int rc;
+
+    attr = xmlHasNsProp(node, (const xmlChar *)name, NULL);
+    if (attr == NULL || attr->type != XML_ATTRIBUTE_NODE) {
+        return 1;
+    }
+    value = xmlNodeListGetString(doc, attr->children, 1);
+    if (value == NULL) {
+        return 1;
+    }
+    existing = xmlGetID(doc, value);
+    if (existing == attr) {
+        rc = 0;
+    } else if (existing != NULL) {
+        rc = 2;
+    } else {
+        rc = (xmlAddID(NULL, doc, value, attr) != NULL) ? 0 : -1;
+    }
+    xmlFree(value);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+/* Never prompt on a terminal for a passphrase: encrypted keys simply fail to load. */
+static int no_password_cb(char *buf, int size, int rwflag, void *u) {
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+static int fits_xmlsec_size(size_t len) {
+    return (size_t)(xmlSecSize)len == len;
+}
+
+/* Private key (PEM) plus its certificate (PEM, goes into KeyInfo/X509Data when the template
+ * asks for it). Destroy with portti_key_free. */
+xmlSecKeyPtr portti_load_private_key(const unsigned char *key, size_t key_len,
+                                     const unsigned char *cert, size_t cert_len) {
+    xmlSecKeyPtr k;
+    if (!fits_xmlsec_size(key_len) || !fits_xmlsec_size(cert_len)) {
+        err_append("key or certificate too large");
+        return NULL;
+    }
+    k = xmlSecOpenSSLAppKeyLoadMemory(key, (xmlSecSize)key_len, xmlSecKeyDataFormatPem, NULL,
+                                      (void *)no_password_cb, NULL);
+    if (k == NULL) {
+        return NULL;
+    }
+    if (xmlSecOpenSSLAppKeyCertLoadMemory(k, cert, (xmlSecSize)cert_len, xmlSecKeyDataFormatPem) <
+        0) {
+        xmlSecKeyDestroy(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* Public key taken from one PEM certificate. Destroy with portti_key_free. */
+xmlSecKeyPtr portti_load_cert_key(const unsigned char *cert, size_t cert_len) {
+    if (!fits_xmlsec_size(cert_len)) {
+        err_append("certificate too large");
+        return NULL;
+    }
+    return xmlSecOpenSSLAppKeyLoadMemory(cert, (xmlSecSize)cert_len, xmlSecKeyDataFormatCertPem,
+                                         NULL, (void *)no_password_cb, NULL);
+}
+
+void portti_key_free(xmlSecKeyPtr key) {
+    if (key != NULL) {
+        xmlSecKeyDestroy(key);
+    }
+}
+
+/* 0 the certificate belongs to the private key, 1 it does not, -1 either does not parse. */
+int portti_check_key_cert(const unsigned char *key, size_t key_len, const unsigned char *cert,
+                          size_t cert_len) {
+    BIO *kb = NULL, *cb = NULL;
+    EVP_PKEY *pkey = NULL;
+    X509 *x509 = NULL;
+    int rc = -1;
+
+    if (key_len > (size_t)INT_MAX || cert_len > (size_t)INT_MAX) {
+        return -1;
+    }
+    kb = BIO_new_mem_buf(key, (int)key_len);
+    cb = BIO_new_mem_buf(cert, (int)cert_len);
+    if (kb == NULL || cb == NULL) {
+        goto done;
+    }
+    pkey = PEM_read_bio_PrivateKey(kb, NULL, no_password_cb, NULL);
+    x509 = PEM_read_bio_X509(cb, NULL, no_password_cb, NULL);
+    if (pkey == NULL || x509 == NULL) {
+        goto done;
+    }
+    rc = (X509_check_private_key(x509, pkey) == 1) ? 0 : 1;
+done:
+    X509_free(x509);
+    EVP_PKEY_free(pkey);
+    BIO_free(cb);
+    BIO_free(kb);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- signatures */
+
+/* The only algorithms libxmlsec1 may instantiate: a second fence behind the Rust-side checks. */
+static int restrict_ctx(xmlSecDSigCtxPtr ctx, xmlSecPtrListPtr ref_transforms) {
+    ctx->flags |= XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS;
+    ctx->enabledReferenceUris = xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
+    ctx->transformCtx.enabledUris = xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
+
+    if (xmlSecPtrListAdd(&ctx->transformCtx.enabledTransforms, (void *)xmlSecTransformInclC14NId) < 0 ||
+        xmlSecPtrListAdd(&ctx->transformCtx.enabledTransforms, (void *)xmlSecTransformExclC14NId) < 0 ||
+        xmlSecPtrListAdd(&ctx->transformCtx.enabledTransforms,
+                         (void *)xmlSecOpenSSLTransformRsaSha256Id) < 0 ||
+        xmlSecPtrListAdd(&ctx->transformCtx.enabledTransforms,
+                         (void *)xmlSecOpenSSLTransformEcdsaSha256Id) < 0) {
+        return -1;
+    }
+    if (xmlSecPtrListAdd(ref_transforms, (void *)xmlSecTransformEnvelopedId) < 0 ||
+        xmlSecPtrListAdd(ref_transforms, (void *)xmlSecTransformExclC14NId) < 0 ||
+        xmlSecPtrListAdd(ref_transforms, (void *)xmlSecOpenSSLTransformSha256Id) < 0) {
+        return -1;
+    }
+    ctx->enabledReferenceTransforms = ref_transforms;
+    return 0;
+}
+
+/* Signs the template `sig` in place with a copy of `key`. 0 ok, -1 failure. */
+int portti_sign(xmlNodePtr sig, xmlSecKeyPtr key) {
+    xmlSecPtrList ref_transforms;
+    xmlSecDSigCtxPtr ctx;
+    int ret = -1;
+
+    if (xmlSecPtrListInitialize(&ref_transforms, xmlSecTransformIdListId) < 0) {
+        return -1;
+    }
+    ctx = xmlSecDSigCtxCreate(NULL);
+    if (ctx == NULL) {
+        xmlSecPtrListFinalize(&ref_transforms);
+        return -1;
+    }
+    if (restrict_ctx(ctx, &ref_transforms) < 0) {
+        goto done;
+    }
+    ctx->signKey = xmlSecKeyDuplicate(key);
+    if (ctx->signKey == NULL) {
+        goto done;
+    }
+    if (xmlSecDSigCtxSign(ctx, sig) < 0) {
+        goto done;
+    }
+    ret = 0;
+done:
+    ctx->enabledReferenceTransforms = NULL;
+    xmlSecDSigCtxDestroy(ctx); /* also destroys ctx->signKey */
+    xmlSecPtrListFinalize(&ref_transforms);
+    return ret;
+}
+
+/* Verifies `sig` with exactly `key` (KeyInfo is never consulted: the key is preset and there is
+ * no keys manager). Returns PORTTI_VALID, PORTTI_DIGEST_MISMATCH, PORTTI_SIGNATURE_MISMATCH or
+ * PORTTI_ERROR. */
+int portti_verify(xmlNodePtr sig, xmlSecKeyPtr key) {
+    xmlSecPtrList ref_transforms;
+    xmlSecDSigCtxPtr ctx;
+    xmlSecSize i, n;
+    int ret = PORTTI_ERROR;
+
+    if (xmlSecPtrListInitialize(&ref_transforms, xmlSecTransformIdListId) < 0) {
+        return PORTTI_ERROR;
+    }
+    ctx = xmlSecDSigCtxCreate(NULL);
+    if (ctx == NULL) {
+        xmlSecPtrListFinalize(&ref_transforms);
+        return PORTTI_ERROR;
+    }
+    if (restrict_ctx(ctx, &ref_transforms) < 0) {
+        goto done;
+    }
+    ctx->signKey = xmlSecKeyDuplicate(key);
+    if (ctx->signKey == NULL) {
+        goto done;
+    }
+    if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
+        goto done;
+    }
+    if (ctx->status == xmlSecDSigStatusSucceeded) {
+        ret = PORTTI_VALID;
+        goto done;
+    }
+    ret = PORTTI_SIGNATURE_MISMATCH;
+    n = xmlSecPtrListGetSize(&ctx->signedInfoReferences);
+    for (i = 0; i < n; ++i) {
+        xmlSecDSigReferenceCtxPtr ref =
+            (xmlSecDSigReferenceCtxPtr)xmlSecPtrListGetItem(&ctx->signedInfoReferences, i);
+        if (ref != NULL && ref->status != xmlSecDSigStatusSucceeded) {
+            ret = PORTTI_DIGEST_MISMATCH;
+            break;
+        }
+    }
+done:
+    ctx->enabledReferenceTransforms = NULL;
+    xmlSecDSigCtxDestroy(ctx);
+    xmlSecPtrListFinalize(&ref_transforms);
+    return ret;
+}
