@@ -8,6 +8,8 @@ use crate::case::OrganisationRegistry;
 use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::store::{Store, StoreConfig};
+use portti_kanta::{KantaAdapter, KantaConfig, KantaOrganisation};
+use portti_simulators::kanta as kanta_simulator;
 use portti_simulators::suomifi_messages as suomifi_simulator;
 use portti_suomifi_messages::{MessagesConfig, SuomifiMessages};
 use std::net::SocketAddr;
@@ -75,6 +77,8 @@ pub struct Gateway {
     pub jobs: Arc<Jobs>,
     /// The sandbox's Suomi.fi Messages simulator; it stops when the gateway is dropped.
     pub messages_simulator: Option<suomifi_simulator::Running>,
+    /// The sandbox's Kanta archive simulator.
+    pub kanta_simulator: Option<kanta_simulator::Running>,
 }
 
 /// Builds everything from the configuration; nothing runs until [`run`] starts it.
@@ -96,7 +100,14 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         certificate_clients,
         config.limits.clone(),
     );
-    let (adapters, messages_simulator) = adapters(config).await?;
+    let (mut adapters, messages_simulator) = adapters(config).await?;
+    let (kanta, kanta_simulator) = kanta(config).await?;
+    if let Some(kanta) = &kanta {
+        for organisation in kanta.organisations() {
+            adapters.insert(organisation, kanta.clone());
+        }
+    }
+    state.kanta = kanta;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
     let jobs = Jobs::new(&config.jobs, store, broker.clone())?;
     state.broker = Some(broker.clone());
@@ -107,7 +118,67 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         broker,
         jobs,
         messages_simulator,
+        kanta_simulator,
     })
+}
+
+/// The Kanta adapter from the config; in the sandbox without one, the archive simulator on
+/// loopback (mutual TLS with the demo CA) and the demo organisations' ids and signing keys.
+async fn kanta(config: &Config) -> anyhow::Result<(Option<Arc<KantaAdapter>>, Option<kanta_simulator::Running>)> {
+    if let Some(kanta) = &config.kanta {
+        let registry = OrganisationRegistry::new(config.organisations.iter().cloned());
+        let mut kanta = kanta.clone();
+        // Keyed by canonical id, so "Turku" in the config is the "853" of requests and tokens.
+        let mut organisations = std::collections::BTreeMap::new();
+        for (name, org) in std::mem::take(&mut kanta.organisations) {
+            let id = registry
+                .resolve(&name)
+                .map(|o| o.id)
+                .ok_or_else(|| anyhow::anyhow!("kanta: unknown organisation {name:?}"))?;
+            organisations.insert(id, org);
+        }
+        kanta.organisations = organisations;
+        return Ok((Some(Arc::new(KantaAdapter::new(kanta)?)), None));
+    }
+    if !config.sandbox || config.sandbox_services.kanta_organisations.is_empty() {
+        return Ok((None, None));
+    }
+    let simulator =
+        kanta_simulator::start(kanta_simulator::Config::sandbox(), config.sandbox_services.kanta_listen).await?;
+    let certs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs-example");
+    let registry = OrganisationRegistry::new(config.organisations.iter().cloned());
+    let organisations = config
+        .sandbox_services
+        .kanta_organisations
+        .iter()
+        .map(|org| {
+            let name = registry.resolve(org).map(|o| o.name_fi).unwrap_or_else(|| org.clone());
+            let organisation = KantaOrganisation {
+                name,
+                sender_system_oid: kanta_simulator::sender_system_oid(org),
+                registry_keeper_oid: kanta_simulator::registry_keeper_oid(org),
+                municipality_code: org.clone(),
+                document_oid_root: format!("{}.3", kanta_simulator::registry_keeper_oid(org).trim_end_matches(".1")),
+                signing_key: certs.join(format!("kanta-signing-{org}.key")),
+                signing_certificate: certs.join(format!("kanta-signing-{org}.pem")),
+                identity: None,
+            };
+            (org.clone(), organisation)
+        })
+        .collect();
+    let adapter = KantaAdapter::new(KantaConfig {
+        http: portti_adapter_core::HttpClientConfig {
+            root_ca_pem: Some(certs.join("demo-ca.pem")),
+            identity: Some(portti_adapter_core::ClientIdentity::Pem {
+                cert: certs.join("portti-outbound.pem"),
+                key: certs.join("portti-outbound.key"),
+            }),
+            ..Default::default()
+        },
+        processing_code: portti_kanta::ProcessingCode::T,
+        ..KantaConfig::new(simulator.endpoint(), organisations)
+    })?;
+    Ok((Some(Arc::new(adapter)), Some(simulator)))
 }
 
 /// One adapter per (service, organisation) from the config; in the sandbox without a
@@ -198,6 +269,7 @@ mod tests {
             ..Config::default()
         };
         config.sandbox_services.messages_listen = "127.0.0.1:0".parse().unwrap();
+        config.sandbox_services.kanta_listen = "127.0.0.1:0".parse().unwrap();
         let first = build(&config).await.unwrap();
         let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));

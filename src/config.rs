@@ -33,6 +33,10 @@ pub struct Config {
     /// Empty in the sandbox, which runs the simulator instead.
     #[serde(default, skip_serializing)]
     pub suomifi_messages: Vec<MessagesOrganisation>,
+    /// Kanta's social welfare client data archive (one endpoint, per-organisation ids and keys).
+    /// Absent in the sandbox, which runs the simulator instead.
+    #[serde(default, skip_serializing)]
+    pub kanta: Option<portti_kanta::KantaConfig>,
     pub sandbox_services: SandboxServices,
 }
 
@@ -51,6 +55,11 @@ pub struct SandboxServices {
     pub messages_listen: SocketAddr,
     /// Organisations that get a simulated Suomi.fi Messages account.
     pub messages_organisations: Vec<String>,
+    /// Where the Kanta archive simulator listens (HTTPS with client certificates).
+    pub kanta_listen: SocketAddr,
+    /// Organisations that archive to the simulated Kanta (each needs a system-signature key pair
+    /// `certs-example/kanta-signing-{id}.key/.pem`).
+    pub kanta_organisations: Vec<String>,
 }
 
 impl Default for SandboxServices {
@@ -58,6 +67,8 @@ impl Default for SandboxServices {
         Self {
             messages_listen: "127.0.0.1:8091".parse().expect("valid address"),
             messages_organisations: ["853", "529", "680", "202", "445"].map(String::from).to_vec(),
+            kanta_listen: "127.0.0.1:8092".parse().expect("valid address"),
+            kanta_organisations: ["853", "529"].map(String::from).to_vec(),
         }
     }
 }
@@ -160,6 +171,7 @@ impl Default for Config {
             broker: Default::default(),
             jobs: Default::default(),
             suomifi_messages: vec![],
+            kanta: None,
             sandbox_services: Default::default(),
         }
     }

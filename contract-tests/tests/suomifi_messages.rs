@@ -24,6 +24,7 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Running {
         data_dir: data.path().to_path_buf(),
         sandbox_services: SandboxServices {
             messages_listen: "127.0.0.1:0".parse().unwrap(),
+            kanta_listen: "127.0.0.1:0".parse().unwrap(),
             ..Default::default()
         },
         ..Config::default()

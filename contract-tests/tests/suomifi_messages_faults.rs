@@ -27,6 +27,7 @@ fn sandbox_config(data: &tempfile::TempDir) -> Config {
         data_dir: data.path().to_path_buf(),
         sandbox_services: SandboxServices {
             messages_listen: "127.0.0.1:0".parse().unwrap(),
+            kanta_listen: "127.0.0.1:0".parse().unwrap(),
             ..Default::default()
         },
         ..Config::default()

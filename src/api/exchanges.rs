@@ -175,6 +175,7 @@ pub async fn list(
         organisations,
         status,
         service: params.get("service").map(str::to_string),
+        case_id: None,
         after,
         limit: params::limit(&params, state.limits.page_size_max, &mut errors),
     };

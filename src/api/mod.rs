@@ -7,6 +7,7 @@ mod exchanges;
 mod extract;
 mod idempotency;
 mod jobs;
+mod kanta;
 pub mod layers;
 mod messages;
 mod openapi;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// The outbox's workers; absent in tests of the case API alone.
     pub broker: Option<Arc<crate::broker::Broker>>,
     pub jobs: Option<Arc<crate::jobs::Jobs>>,
+    /// The Kanta adapter itself (also in the broker), for its checks and document ids.
+    pub kanta: Option<Arc<portti_kanta::KantaAdapter>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
 }
@@ -68,6 +71,7 @@ impl AppState {
             client_slots: Mutex::new(HashMap::new()),
             broker: None,
             jobs: None,
+            kanta: None,
             data_dir_lock: None,
         }
     }
@@ -79,6 +83,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/cases", get(cases::list).post(cases::create))
         .route("/v1/cases/{id}", get(cases::get_one))
         .route("/v1/messages", post(messages::send))
+        .route("/v1/cases/{id}/kanta-documents", post(kanta::archive))
+        .route("/v1/cases/{id}/kanta-documents/invalidations", post(kanta::invalidate))
+        .route("/v1/kanta/documents", get(kanta::search))
+        .route("/v1/kanta/documents/{oid}", get(kanta::fetch))
         .route("/v1/exchanges", get(exchanges::list))
         .route("/v1/exchanges/{id}", get(exchanges::get_one))
         .route("/v1/exchanges/{id}/retry", post(exchanges::retry))

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::cases::create, super::cases::get_one, super::cases::list,
         super::messages::send,
+        super::kanta::archive, super::kanta::invalidate, super::kanta::search, super::kanta::fetch,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify,
@@ -19,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&Security),
     tags((name = "cases", description = "Service guidance cases"),
         (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
+        (name = "kanta", description = "Documents in Kanta's social welfare client data archive"),
         (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"))
 )]
 pub struct ApiDoc;

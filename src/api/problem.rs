@@ -67,6 +67,8 @@ pub enum ApiError {
     TooManyRequests,
     Timeout,
     Unavailable(String),
+    /// A national service refused the request for good (its reason, without personal data).
+    Upstream(String),
     Internal,
 }
 
@@ -134,6 +136,12 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Temporarily unavailable",
+                Some(d.clone()),
+            ),
+            Upstream(d) => (
+                StatusCode::BAD_GATEWAY,
+                "upstream-refused",
+                "The national service refused the request",
                 Some(d.clone()),
             ),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", None),

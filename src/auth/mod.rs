@@ -25,10 +25,14 @@ pub enum Scope {
     AuditRead,
     #[serde(rename = "jobs:run")]
     JobsRun,
+    #[serde(rename = "kanta:archive")]
+    KantaArchive,
+    #[serde(rename = "kanta:read")]
+    KantaRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 9] = [
         Scope::CasesWrite,
         Scope::CasesRead,
         Scope::MessagesSend,
@@ -36,6 +40,8 @@ impl Scope {
         Scope::ExchangesRetry,
         Scope::AuditRead,
         Scope::JobsRun,
+        Scope::KantaArchive,
+        Scope::KantaRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl Scope {
             Scope::ExchangesRetry => "exchanges:retry",
             Scope::AuditRead => "audit:read",
             Scope::JobsRun => "jobs:run",
+            Scope::KantaArchive => "kanta:archive",
+            Scope::KantaRead => "kanta:read",
         }
     }
 

@@ -152,6 +152,48 @@ impl Broker {
         self.adapters.get(service, organisation).is_some()
     }
 
+    /// A read made while the caller waits (e.g. a search in an archive): nothing is queued, but
+    /// the call shares the service's breaker, concurrency slots, timeout and metrics with the
+    /// outbox. An open circuit answers at once instead of waiting.
+    pub async fn call_now(
+        &self,
+        service: &str,
+        organisation: &str,
+        operation: &Operation,
+    ) -> Result<Reply, AdapterError> {
+        let adapter = self
+            .adapters
+            .get(service, organisation)
+            .cloned()
+            .ok_or_else(|| AdapterError::Permanent(format!("{service} is not configured for {organisation}")))?;
+        if let Permit::Wait(until) = self.breakers.permit(service, organisation, Instant::now()) {
+            return Err(AdapterError::RateLimited {
+                retry_after: until.saturating_duration_since(Instant::now()),
+            });
+        }
+        let policy = self.settings.policy(service);
+        let slot = self.slot(service, organisation).acquire_owned().await;
+        let cx = CallContext {
+            exchange_id: uuid::Uuid::now_v7(),
+            attempt: 1,
+            correlation_id: String::new(),
+            deadline: Instant::now() + Duration::from_millis(policy.call_timeout_ms),
+        };
+        let clock = Instant::now();
+        let result = match tokio::time::timeout(cx.remaining(), adapter.call(&cx, operation)).await {
+            Ok(result) => result,
+            Err(_) => Err(AdapterError::Transient("no answer before the call's deadline".into())),
+        };
+        drop(slot);
+        match &result {
+            Ok(_) | Err(AdapterError::Permanent(_)) => self.breakers.record_answer(service, organisation),
+            Err(_) => self.breakers.record_failure(service, organisation, Instant::now()),
+        }
+        self.metrics
+            .observe_attempt(service, outcome_name(&result), clock.elapsed());
+        result
+    }
+
     /// Tells the dispatcher that something new is due.
     pub fn wake(&self) {
         self.wake.notify_one();

@@ -143,6 +143,8 @@ pub struct ExchangeQuery {
     pub organisations: Vec<String>,
     pub status: Option<ExchangeStatus>,
     pub service: Option<String>,
+    /// Only the exchanges made for this case.
+    pub case_id: Option<Uuid>,
     pub after: Option<Uuid>,
     pub limit: u32,
 }

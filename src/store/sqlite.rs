@@ -253,6 +253,9 @@ impl Sqlite {
         if let Some(service) = &q.service {
             sql.push(" AND service = ").push_bind(service.clone());
         }
+        if let Some(case_id) = q.case_id {
+            sql.push(" AND case_id = ").push_bind(case_id.to_string());
+        }
         if let Some(after) = q.after {
             sql.push(" AND id > ").push_bind(after.to_string());
         }

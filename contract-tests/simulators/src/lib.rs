@@ -1,6 +1,10 @@
 //! Faithful loopback simulators of Finland's national services, built from their public contracts, for the
 //! contract tests and the sandbox. None of the real services can be reached from here.
 //!
+//! - [`kanta`]: Kanta's social welfare client data archive (HL7 V3 messages carrying CDA R2 documents over
+//!   mutual TLS), as `adapters/kanta/WIRE.md` models it.
 //! - [`suomifi_messages`]: the Suomi.fi Messages REST API (OpenAPI 3.0.1 in `shared/specs/`).
 
+pub mod kanta;
+mod net;
 pub mod suomifi_messages;

@@ -4,31 +4,20 @@
 
 use super::faults::{self, FaultKind, When};
 use super::{LoggedRequest, Sim, TlsFiles};
+use crate::net::{self, DropConnection};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
-use std::pin::Pin;
+use openssl::ssl::SslAcceptor;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_openssl::SslStream;
 use tower::ServiceExt;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The request log keeps at most this many entries (the oldest tenth is dropped when full).
-pub const REQUEST_LOG_CAPACITY: usize = 100_000;
-
 pub fn acceptor(tls: &TlsFiles) -> anyhow::Result<Arc<SslAcceptor>> {
-    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
-    builder.set_certificate_chain_file(&tls.cert_pem)?;
-    builder.set_private_key_file(&tls.key_pem, SslFiletype::PEM)?;
-    builder.check_private_key()?;
-    Ok(Arc::new(builder.build()))
+    net::acceptor(&tls.cert_pem, &tls.key_pem, None)
 }
 
 pub async fn serve(
@@ -36,63 +25,31 @@ pub async fn serve(
     acceptor: Option<Arc<SslAcceptor>>,
     app: Router,
     sim: Arc<Sim>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(_) => {
-                    // Out of file descriptors and the like: wait a moment rather than spin.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let _ = tcp.set_nodelay(true);
+    let loop_stop = stop.clone();
+    let on_connection = move |tcp| {
         let (app, sim, stop, acceptor) = (app.clone(), sim.clone(), stop.clone(), acceptor.clone());
-        tokio::spawn(async move {
+        async move {
             match acceptor {
                 None => connection(tcp, app, sim, stop).await,
                 Some(acceptor) => {
-                    let Ok(ssl) = Ssl::new(acceptor.context()) else { return };
-                    let Ok(mut stream) = SslStream::new(ssl, tcp) else {
-                        return;
-                    };
-                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, Pin::new(&mut stream).accept()).await;
-                    if let Ok(Ok(())) = handshake {
+                    if let Some(stream) = net::tls_accept(&acceptor, tcp).await {
                         connection(stream, app, sim, stop).await;
                     }
                 }
             }
-        });
-    }
+        }
+    };
+    net::accept_loop(listener, loop_stop, on_connection).await;
 }
 
-async fn connection<I>(io: I, app: Router, sim: Arc<Sim>, mut stop: watch::Receiver<bool>)
+async fn connection<I>(io: I, app: Router, sim: Arc<Sim>, stop: watch::Receiver<bool>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| handle(app.clone(), sim.clone(), req));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
-    tokio::select! {
-        _ = conn => {}
-        _ = stop.changed() => {}
-    }
+    net::serve_http1(io, move |req| handle(app.clone(), sim.clone(), req), stop).await;
 }
-
-/// Returned by the service to make hyper close the connection without a response.
-#[derive(Debug)]
-struct DropConnection;
-
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for DropConnection {}
 
 async fn handle(app: Router, sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
     let path = req.uri().path().to_string();
@@ -122,13 +79,7 @@ async fn handle(app: Router, sim: Arc<Sim>, req: Request<Incoming>) -> Result<Re
         }
     };
     let status = result.as_ref().ok().map(|r| r.status().as_u16());
-    let mut inner = sim.lock();
-    if inner.request_log.len() >= REQUEST_LOG_CAPACITY {
-        // A long-running sandbox keeps the most recent entries.
-        inner.request_log.drain(..REQUEST_LOG_CAPACITY / 10);
-    }
-    inner.request_log.push(LoggedRequest { method, path, status });
-    drop(inner);
+    net::push_capped(&mut sim.lock().request_log, LoggedRequest { method, path, status });
     result.map(with_trace_id)
 }
 

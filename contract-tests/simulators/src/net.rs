@@ -1,0 +1,113 @@
+//! Listener machinery shared by the simulators: the OpenSSL acceptor, the accept loop, the TLS handshake,
+//! one HTTP/1.1 connection, and the error that makes hyper close a connection without a response.
+
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_openssl::SslStream;
+
+/// A handshake that takes longer than this is abandoned.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request log keeps at most this many entries (the oldest tenth is dropped when full).
+pub(crate) const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+/// An OpenSSL server acceptor (Mozilla intermediate profile) with this certificate chain and key. With
+/// `client_ca`, a client certificate chaining to one of the CA certificates in that PEM file is required: a
+/// client without one, or with an untrusted one, fails the handshake.
+pub(crate) fn acceptor(cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>) -> anyhow::Result<Arc<SslAcceptor>> {
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    builder.set_certificate_chain_file(cert_pem)?;
+    builder.set_private_key_file(key_pem, SslFiletype::PEM)?;
+    builder.check_private_key()?;
+    if let Some(ca) = client_ca {
+        builder.set_ca_file(ca)?;
+        let pem = std::fs::read(ca)?;
+        let mut names = openssl::stack::Stack::new()?;
+        for cert in openssl::x509::X509::stack_from_pem(&pem)? {
+            names.push(cert.subject_name().to_owned()?)?;
+        }
+        builder.set_client_ca_list(names);
+        builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    }
+    Ok(Arc::new(builder.build()))
+}
+
+/// Accept connections until `stop` changes, handing each to `on_connection` in a task of its own.
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, mut stop: watch::Receiver<bool>, on_connection: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(on_connection(tcp));
+    }
+}
+
+/// The server side of a TLS handshake; None when it fails or times out.
+pub(crate) async fn tls_accept(acceptor: &SslAcceptor, tcp: TcpStream) -> Option<SslStream<TcpStream>> {
+    let ssl = Ssl::new(acceptor.context()).ok()?;
+    let mut stream = SslStream::new(ssl, tcp).ok()?;
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, Pin::new(&mut stream).accept()).await {
+        Ok(Ok(())) => Some(stream),
+        _ => None,
+    }
+}
+
+/// Serve HTTP/1.1 on one connection until it ends or `stop` changes.
+pub(crate) async fn serve_http1<I, S, Fut, B>(io: I, service: S, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Fn(Request<Incoming>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<hyper::Response<B>, DropConnection>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let service = hyper::service::service_fn(service);
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Returned by a service to make hyper close the connection without a response.
+#[derive(Debug)]
+pub(crate) struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Append to a capped request log: a long-running sandbox keeps the most recent entries.
+pub(crate) fn push_capped<T>(log: &mut Vec<T>, entry: T) {
+    if log.len() >= REQUEST_LOG_CAPACITY {
+        log.drain(..REQUEST_LOG_CAPACITY / 10);
+    }
+    log.push(entry);
+}

@@ -1,0 +1,264 @@
+//! Kanta end to end: a case's documents go from the gateway (in this process) through the broker
+//! and the Kanta adapter (mutual TLS, system signature) to the archive simulator; faults in the
+//! simulator show retries and dead letters; searches and fetches read the archive back.
+
+use portti::app::Gateway;
+use portti::auth::{sandbox, Scope};
+use portti::config::{Config, SandboxServices};
+use portti_simulators::kanta::{Control, Fault};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct Running {
+    base: String,
+    token: String,
+    control: Control,
+    _data: tempfile::TempDir,
+}
+
+async fn start() -> Running {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        sandbox_services: SandboxServices {
+            messages_listen: "127.0.0.1:0".parse().unwrap(),
+            kanta_listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    config.broker.poll_interval_ms = 20;
+    config.broker.default_policy.base_delay_ms = 10;
+    config.broker.default_policy.max_delay_ms = 50;
+    config.broker.default_policy.max_attempts = 4;
+    let key = sandbox::SigningKey::load_or_create(data.path()).unwrap();
+    let token = sandbox::mint(
+        &key,
+        &config.auth.issuer,
+        &config.auth.audience,
+        "ohjaus",
+        &[
+            Scope::CasesWrite,
+            Scope::CasesRead,
+            Scope::KantaArchive,
+            Scope::KantaRead,
+            Scope::ExchangesRead,
+            Scope::ExchangesRetry,
+        ],
+        &["853".into()],
+        600,
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        portti::app::run(config, move |addr, gateway: &Gateway| {
+            let control = gateway.kanta_simulator.as_ref().unwrap().control();
+            let _ = tx.send((addr, control));
+        })
+        .await
+        .unwrap();
+    });
+    let (addr, control) = rx.await.unwrap();
+    Running {
+        base: format!("http://{addr}"),
+        token,
+        control,
+        _data: data,
+    }
+}
+
+impl Running {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn new_case(&self) -> String {
+        let body: Value = serde_json::from_str(portti::case::input::EXAMPLE).unwrap();
+        let (status, case) = self.post("/v1/cases", &body).await;
+        assert_eq!(status, 201, "{case}");
+        case["id"].as_str().unwrap().to_string()
+    }
+
+    async fn wait_status(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, e) = self.get(&format!("/v1/exchanges/{id}")).await;
+            if e["status"] == status {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "still {e}, wanted {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_contact_record_is_archived_versioned_found_and_invalidated() {
+    let gw = start().await;
+    let case = gw.new_case().await;
+    let path = format!("/v1/cases/{case}/kanta-documents");
+
+    let (status, accepted) = gw.post(&path, &json!({ "kind": "contact_record" })).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["status"], "accepted");
+    assert_eq!(accepted["version"], 1);
+    let oid = accepted["document_oid"].as_str().unwrap().to_string();
+    let exchange = accepted["exchange_id"].as_str().unwrap().to_string();
+    let done = gw.wait_status(&exchange, "succeeded").await;
+    assert_eq!(done["upstream_id"], oid.as_str());
+    let stored = gw.control.document(&oid).expect("the archive holds the document");
+    assert_eq!(stored.version, 1);
+    assert_eq!(gw.control.archive_count(&oid), 1);
+
+    // A repeat is answered with the first exchange, nothing is sent again.
+    let (status, again) = gw.post(&path, &json!({ "kind": "contact_record" })).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["exchange_id"], exchange.as_str());
+    assert_eq!(again["status"], "exists");
+
+    // A new version replaces the first.
+    let (status, v2) = gw
+        .post(
+            &path,
+            &json!({ "kind": "contact_record", "new_version": true, "addendum": "Kotihoidon esite lähetetty.",
+                     "author": { "id": "tt-4711", "name": "Sari Ohjaaja" } }),
+        )
+        .await;
+    assert_eq!(status, 202, "{v2}");
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["set_id"], accepted["set_id"]);
+    let v2_oid = v2["document_oid"].as_str().unwrap().to_string();
+    assert_ne!(v2_oid, oid);
+    gw.wait_status(v2["exchange_id"].as_str().unwrap(), "succeeded").await;
+
+    // The person's documents, read back from the archive (identity code of the example case).
+    let (status, found) = gw.get("/v1/kanta/documents?person=131052-308T").await;
+    assert_eq!(status, 200, "{found}");
+    let documents = found["documents"].as_array().unwrap();
+    let status_of = |oid: &str| {
+        documents
+            .iter()
+            .find(|d| d["document_oid"] == oid)
+            .map(|d| d["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status_of(&oid).as_deref(), Some("obsolete"), "{found}");
+    assert_eq!(status_of(&v2_oid).as_deref(), Some("active"), "{found}");
+
+    let (status, fetched) = gw.get(&format!("/v1/kanta/documents/{v2_oid}")).await;
+    assert_eq!(status, 200, "{fetched}");
+    assert!(
+        fetched["documents"][0]["cda_base64"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty()),
+        "{fetched}"
+    );
+
+    // Invalidation of the current version.
+    let (status, inv) = gw
+        .post(
+            &format!("{path}/invalidations"),
+            &json!({ "kind": "contact_record", "reason": "written_in_error" }),
+        )
+        .await;
+    assert_eq!(status, 202, "{inv}");
+    gw.wait_status(inv["exchange_id"].as_str().unwrap(), "succeeded").await;
+    assert_eq!(gw.control.document(&v2_oid).unwrap().status.code(), "nullified");
+}
+
+#[tokio::test]
+async fn bad_requests_name_every_field_and_queue_nothing() {
+    let gw = start().await;
+    let case = gw.new_case().await;
+    let (status, problem) = gw
+        .post(
+            &format!("/v1/cases/{case}/kanta-documents"),
+            &json!({ "kind": "diary", "language": "en" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["pointer"].as_str())
+        .collect();
+    assert!(
+        pointers.contains(&"/kind") && pointers.contains(&"/language"),
+        "{problem}"
+    );
+    let (status, problem) = gw
+        .post(
+            &format!("/v1/cases/{case}/kanta-documents"),
+            &json!({ "kind": "contact_record", "new_version": true }),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(gw.control.documents().is_empty());
+    let (status, _) = gw.get("/v1/kanta/documents?person=131052-308A").await;
+    assert_eq!(status, 422);
+    let (status, _) = gw
+        .post(
+            "/v1/cases/0190f5a4-7c1e-7d3a-9c61-2b4f0e8d9a10/kanta-documents",
+            &json!({ "kind": "contact_record" }),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_and_the_document_is_archived_once() {
+    let gw = start().await;
+    let case = gw.new_case().await;
+    // Only archive messages: the start-up health checks must not use the faults up.
+    gw.control
+        .inject(Fault::status(503).times(2).on_interaction("RCMR_IN000002FI01"));
+    let (status, accepted) = gw
+        .post(
+            &format!("/v1/cases/{case}/kanta-documents"),
+            &json!({ "kind": "client_relationship" }),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let done = gw
+        .wait_status(accepted["exchange_id"].as_str().unwrap(), "succeeded")
+        .await;
+    assert!(done["attempts"].as_array().unwrap().len() >= 3, "{done}");
+    let oid = accepted["document_oid"].as_str().unwrap();
+    assert_eq!(gw.control.documents().len(), 1);
+    assert!(gw.control.document(oid).is_some());
+}
+
+#[tokio::test]
+async fn a_refused_document_is_dead_lettered_with_the_archives_reason() {
+    let gw = start().await;
+    let case = gw.new_case().await;
+    gw.control.inject(Fault::unknown_code());
+    let (status, accepted) = gw
+        .post(
+            &format!("/v1/cases/{case}/kanta-documents"),
+            &json!({ "kind": "service_need_assessment_referral" }),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let dead = gw.wait_status(accepted["exchange_id"].as_str().unwrap(), "dead").await;
+    assert!(dead["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{dead}");
+    assert!(gw.control.documents().is_empty());
+}
