@@ -262,3 +262,87 @@ async fn a_refused_document_is_dead_lettered_with_the_archives_reason() {
     assert!(dead["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{dead}");
     assert!(gw.control.documents().is_empty());
 }
+
+/// Every acknowledgement class and transport fault, each against its own case: what the
+/// broker makes of it (retried to success, or dead-lettered) and what the archive holds.
+#[tokio::test]
+async fn every_acknowledgement_class_and_fault_ends_as_the_contract_says() {
+    use portti_simulators::kanta::Malformed;
+    let gw = start().await;
+    let archive = "RCMR_IN000002FI01";
+    let cases: Vec<(&str, Fault, &str)> = vec![
+        ("AR SERVICE_BUSY twice", Fault::service_busy().times(2), "succeeded"),
+        (
+            "AR TEMPORARY_FAILURE",
+            Fault::ack("AR", Some("TEMPORARY_FAILURE")).times(1),
+            "succeeded",
+        ),
+        ("AR without a known code", Fault::ack("AR", None).times(1), "succeeded"),
+        ("wrong targetMessage", Fault::wrong_target().times(1), "succeeded"),
+        (
+            "truncated ack",
+            Fault::malformed(Malformed::Truncated).times(1),
+            "succeeded",
+        ),
+        ("not XML", Fault::malformed(Malformed::NotXml).times(1), "succeeded"),
+        (
+            "wrong root",
+            Fault::malformed(Malformed::WrongRoot).times(1),
+            "succeeded",
+        ),
+        ("dropped connection", Fault::drop_connection().times(1), "succeeded"),
+        ("500", Fault::status(500).times(1), "succeeded"),
+        ("502", Fault::status(502).times(1), "succeeded"),
+        ("429 Retry-After", Fault::too_many_requests(1).times(1), "succeeded"),
+        (
+            "ack lost after storing",
+            Fault::drop_connection().times(1).after_processing(),
+            "succeeded",
+        ),
+        ("AE SCHEMA_INVALID", Fault::ack("AE", Some("SCHEMA_INVALID")), "dead"),
+        (
+            "AE SIGNATURE_INVALID",
+            Fault::ack("AE", Some("SIGNATURE_INVALID")),
+            "dead",
+        ),
+        (
+            "AE METADATA_MISMATCH",
+            Fault::ack("AE", Some("METADATA_MISMATCH")),
+            "dead",
+        ),
+        (
+            "AE DOCUMENT_EXISTS_DIFFERENT",
+            Fault::ack("AE", Some("DOCUMENT_EXISTS_DIFFERENT")),
+            "dead",
+        ),
+        ("AR NOT_AUTHORISED", Fault::ack("AR", Some("NOT_AUTHORISED")), "dead"),
+        ("AR SYNTAX", Fault::ack("AR", Some("SYNTAX")), "dead"),
+        ("400", Fault::status(400), "dead"),
+    ];
+    for (name, fault, expected) in cases {
+        let case = gw.new_case().await;
+        gw.control.clear_faults();
+        gw.control.inject(fault.on_interaction(archive));
+        let (status, accepted) = gw
+            .post(
+                &format!("/v1/cases/{case}/kanta-documents"),
+                &json!({ "kind": "contact_record" }),
+            )
+            .await;
+        assert_eq!(status, 202, "{name}: {accepted}");
+        let done = gw
+            .wait_status(accepted["exchange_id"].as_str().unwrap(), expected)
+            .await;
+        let oid = accepted["document_oid"].as_str().unwrap();
+        let stored = gw.control.document(oid);
+        if expected == "succeeded" {
+            assert_eq!(stored.map(|d| d.version), Some(1), "{name}: {done}");
+        } else {
+            assert!(stored.is_none(), "{name}: refused, yet stored");
+            assert!(
+                done["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{name}: {done}"
+            );
+        }
+    }
+}
