@@ -1,0 +1,1 @@
+//! Suomi.fi Identification: the SAML 2.0 service provider side.
