@@ -3,12 +3,15 @@
 
 mod exchange;
 mod group_commit;
+mod login;
 mod sqlite;
 
 pub use exchange::{
     Attempt, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus, ExchangeUpdate, Expect, JobRun,
     LeaseRequest, QueueDepth,
 };
+
+pub use login::{LoginChange, LoginRefusal, LoginSession, OutstandingRequest};
 
 use crate::audit::{AuditEvent, AuditRecord, PersonKey};
 use crate::case::Case;
@@ -51,6 +54,8 @@ pub struct Write {
     /// Leases due exchanges in the same transaction; they come back in the outcome.
     pub lease: Option<LeaseRequest>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// Suomi.fi Identification state changes.
+    pub login: Vec<LoginChange>,
     pub audit: Vec<AuditEvent>,
 }
 
@@ -87,6 +92,8 @@ pub enum WriteOutcome {
     Replayed(StoredResponse),
     /// The key was used before with a different request; nothing was written.
     KeyReused,
+    /// A login could not complete (replayed assertion, request already answered); nothing was written.
+    Refused(LoginRefusal),
 }
 
 /// Keyset paging: results come in a stable order and `after` continues from a cursor.
@@ -224,6 +231,25 @@ impl Store {
     }
 
     /// Whether the database answers and the writer runs.
+    /// An outstanding (or answered) AuthnRequest by its RelayState.
+    pub async fn saml_request(&self, relay_state: &str) -> Result<Option<OutstandingRequest>, StoreError> {
+        self.backend.saml_request(relay_state).await
+    }
+
+    /// A login session by id.
+    pub async fn login_session(&self, id: &str) -> Result<Option<LoginSession>, StoreError> {
+        self.backend.login_session(id).await
+    }
+
+    /// The open sessions the IdP means by this NameID (and SessionIndex, when it names one).
+    pub async fn login_sessions_by_name_id(
+        &self,
+        name_id: &str,
+        session_index: Option<&str>,
+    ) -> Result<Vec<LoginSession>, StoreError> {
+        self.backend.login_sessions_by_name_id(name_id, session_index).await
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await
     }

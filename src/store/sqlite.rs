@@ -4,8 +4,8 @@
 use super::group_commit::{BatchWriter, GroupCommit, Stats};
 use super::{
     Attempt, AuditQuery, CaseQuery, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus,
-    ExchangeUpdate, Expect, IdempotencyClaim, JobRun, LeaseRequest, NewCase, Page, QueueDepth, StoreConfig, StoreError,
-    StoredResponse, Write, WriteOutcome,
+    ExchangeUpdate, Expect, IdempotencyClaim, JobRun, LeaseRequest, LoginChange, LoginRefusal, LoginSession, NewCase,
+    OutstandingRequest, Page, QueueDepth, StoreConfig, StoreError, StoredResponse, Write, WriteOutcome,
 };
 use crate::audit::{seal, Actor, AuditEvent, AuditRecord, ChainHead, PersonKey};
 use crate::case::Case;
@@ -24,6 +24,16 @@ use uuid::Uuid;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
     (2, "exchanges", include_str!("migrations/sqlite/0002_exchanges.sql")),
+    (
+        3,
+        "exchanges by case",
+        include_str!("migrations/sqlite/0003_exchanges_by_case.sql"),
+    ),
+    (
+        4,
+        "identification",
+        include_str!("migrations/sqlite/0004_identification.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -329,6 +339,59 @@ impl Sqlite {
             .collect()
     }
 
+    pub async fn saml_request(&self, relay_state: &str) -> Result<Option<OutstandingRequest>, StoreError> {
+        let row = sqlx::query(
+            "SELECT relay_state, request_id, return_to, locale, created_at, expires_at, used_at \
+             FROM saml_requests WHERE relay_state = ?",
+        )
+        .bind(relay_state)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(|row| -> Result<OutstandingRequest, StoreError> {
+            Ok(OutstandingRequest {
+                relay_state: row.try_get("relay_state")?,
+                request_id: row.try_get("request_id")?,
+                return_to: row.try_get("return_to")?,
+                locale: row.try_get("locale")?,
+                created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+                expires_at: parse_time(&row.try_get::<String, _>("expires_at")?)?,
+                used_at: row
+                    .try_get::<Option<String>, _>("used_at")?
+                    .map(|t| parse_time(&t))
+                    .transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn login_session(&self, id: &str) -> Result<Option<LoginSession>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {LOGIN_SESSION_COLUMNS} FROM login_sessions WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?
+        .map(|row| login_session_row(&row))
+        .transpose()
+    }
+
+    pub async fn login_sessions_by_name_id(
+        &self,
+        name_id: &str,
+        session_index: Option<&str>,
+    ) -> Result<Vec<LoginSession>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOGIN_SESSION_COLUMNS} FROM login_sessions WHERE name_id = ? AND ended_at IS NULL \
+             AND (? IS NULL OR session_index = ?)"
+        ))
+        .bind(name_id)
+        .bind(session_index)
+        .bind(session_index)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(login_session_row).collect()
+    }
+
     pub async fn job_state(&self, job: &str, key: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM job_state WHERE job = ? AND key = ?")
@@ -523,6 +586,8 @@ async fn write_batch(
         });
     }
 
+    refuse_unusable_logins(&mut tx, batch, &mut outcomes).await?;
+
     let mut cases = Vec::new();
     let mut records = Vec::new();
     let mut claims = Vec::new();
@@ -533,6 +598,7 @@ async fn write_batch(
     let mut job_runs = Vec::new();
     let mut job_state = Vec::new();
     let mut leases = Vec::new();
+    let mut logins = Vec::new();
     for (i, (write, outcome)) in batch.iter().zip(outcomes.iter_mut()).enumerate() {
         if outcome.is_some() {
             continue;
@@ -545,6 +611,7 @@ async fn write_batch(
         events.extend(&write.exchange_events);
         job_runs.extend(&write.job_run);
         job_state.extend(&write.job_state);
+        logins.extend(&write.login);
         if let Some(lease) = &write.lease {
             leases.push((i, lease));
         }
@@ -581,6 +648,9 @@ async fn write_batch(
             .execute(&mut *tx)
             .await?;
     }
+    for change in logins {
+        apply_login(&mut tx, change).await?;
+    }
     for chunk in records.chunks(ROWS_PER_INSERT) {
         insert_audit(&mut tx, chunk).await?;
     }
@@ -605,6 +675,139 @@ async fn write_batch(
         .map(|o| o.expect("every write has an outcome"))
         .collect())
 }
+
+/// A completed login needs its request unanswered and its assertion id never seen, counting
+/// the earlier writes of the same batch; otherwise the whole write is refused.
+async fn refuse_unusable_logins(
+    tx: &mut SqliteConnection,
+    batch: &[Write],
+    outcomes: &mut [Option<WriteOutcome>],
+) -> Result<(), StoreError> {
+    let mut used_requests: Vec<&str> = Vec::new();
+    let mut seen_assertions: Vec<&str> = Vec::new();
+    for (write, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            continue;
+        }
+        for change in &write.login {
+            let LoginChange::Completed {
+                relay_state,
+                assertion_id,
+                ..
+            } = change
+            else {
+                continue;
+            };
+            let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM saml_assertions WHERE id = ?")
+                .bind(assertion_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let request: Option<Option<String>> =
+                sqlx::query_scalar("SELECT used_at FROM saml_requests WHERE relay_state = ?")
+                    .bind(relay_state)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let refusal = if seen.is_some() || seen_assertions.contains(&assertion_id.as_str()) {
+                Some(LoginRefusal::AssertionReplayed)
+            } else {
+                match request {
+                    None => Some(LoginRefusal::UnknownRequest),
+                    Some(Some(_)) => Some(LoginRefusal::RequestAlreadyAnswered),
+                    Some(None) if used_requests.contains(&relay_state.as_str()) => {
+                        Some(LoginRefusal::RequestAlreadyAnswered)
+                    }
+                    Some(None) => None,
+                }
+            };
+            if let Some(refusal) = refusal {
+                *outcome = Some(WriteOutcome::Refused(refusal));
+                break;
+            }
+            used_requests.push(relay_state);
+            seen_assertions.push(assertion_id);
+        }
+    }
+    Ok(())
+}
+
+async fn apply_login(tx: &mut SqliteConnection, change: &LoginChange) -> Result<(), StoreError> {
+    match change {
+        LoginChange::RequestSent(r) => {
+            sqlx::query(
+                "INSERT INTO saml_requests (relay_state, request_id, return_to, locale, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.relay_state)
+            .bind(&r.request_id)
+            .bind(&r.return_to)
+            .bind(&r.locale)
+            .bind(stored_time(&r.created_at))
+            .bind(stored_time(&r.expires_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        LoginChange::Completed {
+            relay_state,
+            assertion_id,
+            assertion_expires_at,
+            session,
+        } => {
+            let now = stored_time(&session.created_at);
+            sqlx::query("UPDATE saml_requests SET used_at = ? WHERE relay_state = ?")
+                .bind(&now)
+                .bind(relay_state)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO saml_assertions (id, expires_at, seen_at) VALUES (?, ?, ?)")
+                .bind(assertion_id)
+                .bind(stored_time(assertion_expires_at))
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO login_sessions (id, name_id, session_index, person_key, loa, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&session.id)
+            .bind(&session.name_id)
+            .bind(&session.session_index)
+            .bind(session.person.as_ref().map(|p| p.as_str().to_string()))
+            .bind(&session.loa)
+            .bind(&now)
+            .bind(stored_time(&session.expires_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        LoginChange::SessionEnded { session_id, at } => {
+            sqlx::query("UPDATE login_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
+                .bind(stored_time(at))
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn login_session_row(row: &SqliteRow) -> Result<LoginSession, StoreError> {
+    Ok(LoginSession {
+        id: row.try_get("id")?,
+        name_id: row.try_get("name_id")?,
+        session_index: row.try_get("session_index")?,
+        person: row
+            .try_get::<Option<String>, _>("person_key")?
+            .map(PersonKey::from_stored),
+        loa: row.try_get("loa")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        expires_at: parse_time(&row.try_get::<String, _>("expires_at")?)?,
+        ended_at: row
+            .try_get::<Option<String>, _>("ended_at")?
+            .map(|t| parse_time(&t))
+            .transpose()?,
+    })
+}
+
+const LOGIN_SESSION_COLUMNS: &str = "id, name_id, session_index, person_key, loa, created_at, expires_at, ended_at";
 
 const EXCHANGE_COLUMNS: &str = "id, service, organisation, operation, payload, person_key, case_id, status, attempts, \
      budget_attempt, budget_since, due_at, lease_until, upstream_id, last_error, recorded_by, correlation_id, \

@@ -340,9 +340,109 @@ async fn one_key_twice_in_one_batch_commits_once() {
             WriteOutcome::Replayed(r) => {
                 replayed.insert(r.body);
             }
-            WriteOutcome::KeyReused => panic!("same hash"),
+            WriteOutcome::KeyReused | WriteOutcome::Refused(_) => panic!("same hash"),
         }
     }
     assert_eq!(committed, 1);
     assert_eq!(replayed.len(), 1, "every repeat replays the one committed response");
+}
+
+fn login_request(relay_state: &str) -> Write {
+    let now = Utc::now();
+    Write {
+        login: vec![LoginChange::RequestSent(OutstandingRequest {
+            relay_state: relay_state.into(),
+            request_id: format!("_req-{relay_state}"),
+            return_to: "https://asiointi.example/".into(),
+            locale: "fi".into(),
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(10),
+            used_at: None,
+        })],
+        ..Write::default()
+    }
+}
+
+fn login_completed(relay_state: &str, assertion_id: &str, session_id: &str) -> Write {
+    let now = Utc::now();
+    Write {
+        login: vec![LoginChange::Completed {
+            relay_state: relay_state.into(),
+            assertion_id: assertion_id.into(),
+            assertion_expires_at: now + chrono::Duration::minutes(5),
+            session: LoginSession {
+                id: session_id.into(),
+                name_id: format!("nameid-{session_id}"),
+                session_index: Some("idx-1".into()),
+                person: None,
+                loa: "http://ftn.ficora.fi/2017/loa3".into(),
+                created_at: now,
+                expires_at: now + chrono::Duration::hours(1),
+                ended_at: None,
+            },
+        }],
+        ..Write::default()
+    }
+}
+
+#[tokio::test]
+async fn an_assertion_is_accepted_once_even_across_a_restart() {
+    let t = open().await;
+    t.store.commit(login_request("rs-1")).await.unwrap();
+    t.store.commit(login_request("rs-2")).await.unwrap();
+    assert!(matches!(
+        t.store.commit(login_completed("rs-1", "_a1", "s1")).await.unwrap(),
+        WriteOutcome::Committed { .. }
+    ));
+    // The same request answered again, and the same assertion for another request.
+    assert_eq!(
+        t.store.commit(login_completed("rs-1", "_a2", "s2")).await.unwrap(),
+        WriteOutcome::Refused(LoginRefusal::RequestAlreadyAnswered)
+    );
+    assert_eq!(
+        t.store
+            .commit(login_completed("rs-unknown", "_a3", "s3"))
+            .await
+            .unwrap(),
+        WriteOutcome::Refused(LoginRefusal::UnknownRequest)
+    );
+    drop(t.store);
+    let store = Store::open(&StoreConfig {
+        sqlite_path: t.path.clone(),
+        max_batch: 64,
+        read_connections: 2,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        store.commit(login_completed("rs-2", "_a1", "s4")).await.unwrap(),
+        WriteOutcome::Refused(LoginRefusal::AssertionReplayed)
+    );
+    assert!(store.login_session("s4").await.unwrap().is_none());
+    let session = store.login_session("s1").await.unwrap().unwrap();
+    assert_eq!(session.session_index.as_deref(), Some("idx-1"));
+    assert_eq!(
+        store
+            .login_sessions_by_name_id("nameid-s1", Some("idx-1"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .commit(Write {
+            login: vec![LoginChange::SessionEnded {
+                session_id: "s1".into(),
+                at: Utc::now(),
+            }],
+            ..Write::default()
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .login_sessions_by_name_id("nameid-s1", None)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.saml_request("rs-1").await.unwrap().unwrap().used_at.is_some());
 }
