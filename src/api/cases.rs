@@ -162,6 +162,7 @@ pub async fn create(
         }
         WriteOutcome::Replayed(stored) => replay(&state, &caller, &request_id, &request_hash, stored).await,
         WriteOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
+        WriteOutcome::Refused(_) => Err(ApiError::Internal),
     }
 }
 

@@ -238,6 +238,7 @@ pub async fn send(
         }
         WriteOutcome::Replayed(stored) => replay(&state, &caller, &request_id, stored).await,
         WriteOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
+        WriteOutcome::Refused(_) => Err(ApiError::Internal),
     }
 }
 
