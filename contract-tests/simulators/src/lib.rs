@@ -8,3 +8,4 @@
 pub mod kanta;
 mod net;
 pub mod suomifi_messages;
+pub mod suomifi_mandates;

@@ -1,0 +1,1 @@
+//! Suomi.fi Mandates adapter.
