@@ -22,6 +22,9 @@
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/xmltree.h>
 #include <xmlsec/xmldsig.h>
+#include <xmlsec/xmlenc.h>
+#include <xmlsec/templates.h>
+#include <xmlsec/keyinfo.h>
 #include <xmlsec/transforms.h>
 #include <xmlsec/errors.h>
 #include <xmlsec/io.h>
@@ -29,10 +32,12 @@
 #include <xmlsec/list.h>
 #include <xmlsec/openssl/app.h>
 #include <xmlsec/openssl/crypto.h>
+#include <xmlsec/openssl/x509.h>
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #ifndef XMLSEC_CRYPTO_OPENSSL
@@ -481,5 +486,370 @@ done:
     ctx->enabledReferenceTransforms = NULL;
     xmlSecDSigCtxDestroy(ctx);
     xmlSecPtrListFinalize(&ref_transforms);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- encryption */
+
+/* Data algorithms, as numbered by the Rust side (DataAlgorithm::code). */
+#define PORTTI_AES128_GCM 1
+#define PORTTI_AES256_GCM 2
+#define PORTTI_AES128_CBC 3
+#define PORTTI_AES256_CBC 4
+
+/* Key transports (KeyTransport::code). */
+#define PORTTI_RSA_OAEP_MGF1P 1
+
+#define PORTTI_MAX_SESSION_KEY 32
+
+static xmlSecTransformId data_transform(int alg, size_t *key_len) {
+    switch (alg) {
+    case PORTTI_AES128_GCM:
+        *key_len = 16;
+        return xmlSecOpenSSLTransformAes128GcmId;
+    case PORTTI_AES256_GCM:
+        *key_len = 32;
+        return xmlSecOpenSSLTransformAes256GcmId;
+    case PORTTI_AES128_CBC:
+        *key_len = 16;
+        return xmlSecOpenSSLTransformAes128CbcId;
+    case PORTTI_AES256_CBC:
+        *key_len = 32;
+        return xmlSecOpenSSLTransformAes256CbcId;
+    default:
+        *key_len = 0;
+        return xmlSecTransformIdUnknown;
+    }
+}
+
+/* 2 an RSA private key, 1 an RSA public key, 0 anything else. */
+int portti_key_rsa_kind(xmlSecKeyPtr key) {
+    xmlSecKeyDataPtr value = xmlSecKeyGetValue(key);
+    if (value == NULL || !xmlSecKeyDataCheckId(value, xmlSecOpenSSLKeyDataRsaId)) {
+        return 0;
+    }
+    return (xmlSecKeyDataGetType(value) & xmlSecKeyDataTypePrivate) != 0 ? 2 : 1;
+}
+
+/* A private key (PEM) alone, for decryption. Destroy with portti_key_free. */
+xmlSecKeyPtr portti_load_private_key_only(const unsigned char *key, size_t key_len) {
+    if (!fits_xmlsec_size(key_len)) {
+        err_append("key too large");
+        return NULL;
+    }
+    return xmlSecOpenSSLAppKeyLoadMemory(key, (xmlSecSize)key_len, xmlSecKeyDataFormatPem, NULL,
+                                         (void *)no_password_cb, NULL);
+}
+
+/* The fences on every encryption context: exactly one cipher transform, no URI of any kind
+ * (CipherReference), no keys manager (so KeyInfo can never produce a key: the key is always
+ * preset by us), no RetrievalMethod or nested EncryptedKey levels. */
+static xmlSecEncCtxPtr restricted_enc_ctx(xmlSecTransformId only, xmlEncCtxMode mode) {
+    xmlSecEncCtxPtr ctx = xmlSecEncCtxCreate(NULL);
+    if (ctx == NULL) {
+        return NULL;
+    }
+    ctx->mode = mode;
+    ctx->transformCtx.enabledUris = xmlSecTransformUriTypeNone;
+    ctx->keyInfoReadCtx.maxRetrievalMethodLevel = 0;
+    ctx->keyInfoReadCtx.maxEncryptedKeyLevel = 0;
+    ctx->keyInfoReadCtx.flags |= XMLSEC_KEYINFO_FLAGS_STOP_ON_UNKNOWN_CHILD;
+    ctx->keyInfoWriteCtx.maxRetrievalMethodLevel = 0;
+    ctx->keyInfoWriteCtx.maxEncryptedKeyLevel = 0;
+    /* Reading KeyInfo would only ever be attempted without a preset key; allow nothing that
+     * could find one there. (An empty list would mean "all", hence the one inert entry:
+     * EncryptedKey with a nesting level of 0 always fails.) */
+    if (xmlSecPtrListAdd(&ctx->keyInfoReadCtx.enabledKeyData, (void *)xmlSecKeyDataEncryptedKeyId) <
+            0 ||
+        xmlSecPtrListAdd(&ctx->transformCtx.enabledTransforms, (void *)only) < 0) {
+        xmlSecEncCtxDestroy(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Declares on `node` every namespace in scope, so that the element serialised for encryption
+ * stands alone (libxml2 serialises a subtree without inherited declarations). Exclusive and
+ * inclusive C14N output of the element are unchanged by this, so signatures stay valid. */
+static int declare_inscope_ns(xmlNodePtr node) {
+    xmlNsPtr *list = xmlGetNsList(node->doc, node);
+    xmlNsPtr *cur;
+    int ret = 0;
+    if (list == NULL) {
+        return 0;
+    }
+    for (cur = list; *cur != NULL; ++cur) {
+        xmlNsPtr have = NULL;
+        xmlNsPtr d;
+        for (d = node->nsDef; d != NULL; d = d->next) {
+            if (xmlStrEqual(d->prefix, (*cur)->prefix)) {
+                have = d;
+                break;
+            }
+        }
+        if (have == NULL && xmlNewNs(node, (*cur)->href, (*cur)->prefix) == NULL) {
+            ret = -1;
+            break;
+        }
+    }
+    xmlFree(list);
+    return ret;
+}
+
+static int set_prefix(xmlNsPtr ns, const char *prefix) {
+    xmlChar *p = xmlStrdup((const xmlChar *)prefix);
+    if (p == NULL) {
+        return -1;
+    }
+    if (ns->prefix != NULL) {
+        xmlFree((xmlChar *)ns->prefix);
+    }
+    ns->prefix = p;
+    return 0;
+}
+
+/* libxmlsec1's templates use default namespaces and indent with newlines; SAML messages use
+ * xenc: and ds: prefixes and no indentation. Renames the default declarations of the two
+ * namespaces in the subtree and drops whitespace-only text nodes. Called after every template
+ * step, so that the next step finds the prefixed declaration in scope and reuses it
+ * (xmlSecAddChild declares a namespace again only when none is in scope). */
+static int tidy_enc_subtree(xmlNodePtr top) {
+    xmlNodePtr cur = top;
+    while (cur != NULL) {
+        if (cur->type == XML_ELEMENT_NODE) {
+            xmlNsPtr ns;
+            xmlNodePtr child = cur->children;
+            for (ns = cur->nsDef; ns != NULL; ns = ns->next) {
+                if (ns->prefix == NULL && xmlStrEqual(ns->href, xmlSecEncNs)) {
+                    if (set_prefix(ns, "xenc") < 0) {
+                        return -1;
+                    }
+                } else if (ns->prefix == NULL && xmlStrEqual(ns->href, xmlSecDSigNs)) {
+                    if (set_prefix(ns, "ds") < 0) {
+                        return -1;
+                    }
+                }
+            }
+            while (child != NULL) {
+                xmlNodePtr next = child->next;
+                if (child->type == XML_TEXT_NODE && xmlIsBlankNode(child)) {
+                    xmlUnlinkNode(child);
+                    xmlFreeNode(child);
+                }
+                child = next;
+            }
+            if (cur->children != NULL) {
+                cur = cur->children;
+                continue;
+            }
+        }
+        /* Depth-first without recursion: next sibling, or the next sibling of an ancestor. */
+        while (cur != top && cur->next == NULL) {
+            cur = cur->parent;
+        }
+        cur = (cur == top) ? NULL : cur->next;
+    }
+    return 0;
+}
+
+/* Replaces `node` by an EncryptedData (Type=Element, algorithm `data_alg`, a fresh random
+ * session key) whose KeyInfo holds one EncryptedKey: the session key wrapped with RSA-OAEP
+ * (MGF1/SHA-1, DigestMethod SHA-1) for `recipient` (a public RSA key from a certificate, which
+ * goes into the EncryptedKey's KeyInfo/X509Data). 0 ok, -1 failure. */
+int portti_encrypt(xmlNodePtr node, xmlSecKeyPtr recipient, int data_alg, int key_transport) {
+    unsigned char session[PORTTI_MAX_SESSION_KEY];
+    size_t key_len = 0;
+    xmlSecTransformId data_id = data_transform(data_alg, &key_len);
+    xmlSecEncCtxPtr dctx = NULL, kctx = NULL;
+    xmlNodePtr tmpl = NULL, key_info, enc_key, method, digest, ki2, x509;
+    int ret = -1;
+
+    if (data_id == xmlSecTransformIdUnknown || key_transport != PORTTI_RSA_OAEP_MGF1P ||
+        node == NULL || node->doc == NULL || portti_key_rsa_kind(recipient) == 0) {
+        err_append("unsupported encryption parameters");
+        return -1;
+    }
+    if (RAND_bytes(session, (int)key_len) != 1) {
+        err_append("no random session key");
+        return -1;
+    }
+    if (declare_inscope_ns(node) < 0) {
+        goto done;
+    }
+
+    tmpl = xmlSecTmplEncDataCreate(node->doc, data_id, NULL, xmlSecTypeEncElement, NULL, NULL);
+    if (tmpl == NULL || xmlSecTmplEncDataEnsureCipherValue(tmpl) == NULL ||
+        tidy_enc_subtree(tmpl) < 0) {
+        goto done;
+    }
+    dctx = restricted_enc_ctx(data_id, xmlEncCtxModeEncryptedData);
+    if (dctx == NULL) {
+        goto done;
+    }
+    dctx->encKey = xmlSecKeyReadMemory(xmlSecOpenSSLKeyDataAesId, session, (xmlSecSize)key_len);
+    if (dctx->encKey == NULL) {
+        goto done;
+    }
+    if (xmlSecEncCtxXmlEncrypt(dctx, tmpl, node) < 0) {
+        goto done;
+    }
+    /* `tmpl` is now in the document in place of `node` (which libxmlsec1 freed). */
+
+    key_info = xmlSecTmplEncDataEnsureKeyInfo(tmpl, NULL);
+    if (key_info == NULL || tidy_enc_subtree(key_info) < 0) {
+        goto done_in_doc;
+    }
+    enc_key = xmlSecTmplKeyInfoAddEncryptedKey(key_info,
+                                                                 xmlSecOpenSSLTransformRsaOaepId,
+                                                                 NULL, NULL, NULL);
+    if (enc_key == NULL || xmlSecTmplEncDataEnsureCipherValue(enc_key) == NULL) {
+        goto done_in_doc;
+    }
+    method = xmlSecTmplEncDataGetEncMethodNode(enc_key);
+    digest = method != NULL ? xmlSecAddChild(method, xmlSecNodeDigestMethod, xmlSecDSigNs) : NULL;
+    if (digest == NULL || xmlSetProp(digest, xmlSecAttrAlgorithm, xmlSecHrefSha1) == NULL) {
+        goto done_in_doc;
+    }
+    ki2 = xmlSecTmplEncDataEnsureKeyInfo(enc_key, NULL);
+    x509 = ki2 != NULL ? xmlSecTmplKeyInfoAddX509Data(ki2) : NULL;
+    if (x509 == NULL || xmlSecTmplX509DataAddCertificate(x509) == NULL) {
+        goto done_in_doc;
+    }
+
+    kctx = restricted_enc_ctx(xmlSecOpenSSLTransformRsaOaepId, xmlEncCtxModeEncryptedKey);
+    if (kctx == NULL ||
+        xmlSecPtrListAdd(&kctx->keyInfoWriteCtx.enabledKeyData, (void *)xmlSecOpenSSLKeyDataX509Id) <
+            0) {
+        goto done_in_doc;
+    }
+    kctx->encKey = xmlSecKeyDuplicate(recipient);
+    if (kctx->encKey == NULL) {
+        goto done_in_doc;
+    }
+    if (xmlSecEncCtxBinaryEncrypt(kctx, enc_key, session, (xmlSecSize)key_len) < 0) {
+        goto done_in_doc;
+    }
+    if (tidy_enc_subtree(tmpl) < 0) {
+        goto done_in_doc;
+    }
+    ret = 0;
+    tmpl = NULL;
+done_in_doc:
+    /* On failure past this point the document holds a half-made EncryptedData; the caller
+     * discards the whole document. */
+    tmpl = NULL;
+done:
+    if (tmpl != NULL && tmpl->parent == NULL) {
+        xmlFreeNode(tmpl);
+    }
+    if (kctx != NULL) {
+        xmlSecEncCtxDestroy(kctx);
+    }
+    if (dctx != NULL) {
+        xmlSecEncCtxDestroy(dctx);
+    }
+    OPENSSL_cleanse(session, sizeof(session));
+    return ret;
+}
+
+/* 1 when `parent` holds exactly one element child and otherwise only whitespace text, comments
+ * and processing instructions; 0 otherwise. */
+static int one_element_child(xmlNodePtr parent) {
+    xmlNodePtr cur;
+    int elements = 0;
+    for (cur = parent->children; cur != NULL; cur = cur->next) {
+        switch (cur->type) {
+        case XML_ELEMENT_NODE:
+            elements++;
+            break;
+        case XML_TEXT_NODE:
+            if (!xmlIsBlankNode(cur)) {
+                return 0;
+            }
+            break;
+        case XML_COMMENT_NODE:
+        case XML_PI_NODE:
+            break;
+        default:
+            return 0;
+        }
+    }
+    return elements == 1;
+}
+
+/* Decrypts `enc_data` (an EncryptedData, Type=Element, whose algorithm the Rust side checked to
+ * be `data_alg`) in place with the session key that `enc_key` (its one EncryptedKey, RSA-OAEP
+ * MGF1P, checked too) wraps for `priv`. Every failure is the same -1 and nothing about it is
+ * reported: a failed key unwrap goes on with a random session key, so that whether the RSA
+ * step, the padding/tag or the XML of the plaintext failed is not told apart by the result.
+ * On success `enc_data` has been replaced by exactly one element. 0 ok, -1 failure. */
+int portti_decrypt(xmlNodePtr enc_data, xmlNodePtr enc_key, xmlSecKeyPtr priv, int data_alg) {
+    unsigned char session[PORTTI_MAX_SESSION_KEY];
+    size_t key_len = 0;
+    xmlSecTransformId data_id = data_transform(data_alg, &key_len);
+    xmlSecEncCtxPtr kctx = NULL, dctx = NULL;
+    xmlSecBufferPtr unwrapped;
+    xmlNodePtr parent;
+    xmlStructuredErrorFunc saved_handler;
+    void *saved_ctx;
+    int failed = 0;
+    int rc;
+    int ret = -1;
+
+    if (data_id == xmlSecTransformIdUnknown || enc_data == NULL || enc_key == NULL ||
+        enc_data->parent == NULL || enc_data->parent->type != XML_ELEMENT_NODE ||
+        portti_key_rsa_kind(priv) != 2) {
+        return -1;
+    }
+    parent = enc_data->parent;
+    if (RAND_bytes(session, (int)key_len) != 1) {
+        return -1;
+    }
+
+    kctx = restricted_enc_ctx(xmlSecOpenSSLTransformRsaOaepId, xmlEncCtxModeEncryptedKey);
+    if (kctx == NULL) {
+        goto done;
+    }
+    kctx->encKey = xmlSecKeyDuplicate(priv);
+    if (kctx->encKey == NULL) {
+        goto done;
+    }
+    unwrapped = xmlSecEncCtxDecryptToBuffer(kctx, enc_key);
+    if (unwrapped != NULL && xmlSecBufferGetSize(unwrapped) == key_len) {
+        memcpy(session, xmlSecBufferGetData(unwrapped), key_len);
+    } else {
+        failed = 1; /* keep the random key and carry on */
+    }
+
+    dctx = restricted_enc_ctx(data_id, xmlEncCtxModeEncryptedData);
+    if (dctx == NULL) {
+        goto done;
+    }
+    dctx->encKey = xmlSecKeyReadMemory(xmlSecOpenSSLKeyDataAesId, session, (xmlSecSize)key_len);
+    if (dctx->encKey == NULL) {
+        goto done;
+    }
+    /* libxmlsec1 parses the plaintext with xmlParseInNodeContext, whose errors go to libxml2's
+     * per-thread handlers (stderr by default): keep them in our buffer for this call. */
+    saved_handler = xmlStructuredError;
+    saved_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, parse_error_cb);
+    rc = xmlSecEncCtxDecrypt(dctx, enc_data);
+    xmlSetStructuredErrorFunc(saved_ctx, saved_handler);
+    if (rc < 0 || !dctx->resultReplaced) {
+        goto done;
+    }
+    /* enc_data is freed now. */
+    if (!failed && one_element_child(parent)) {
+        ret = 0;
+    }
+done:
+    if (dctx != NULL) {
+        xmlSecEncCtxDestroy(dctx);
+    }
+    if (kctx != NULL) {
+        xmlSecEncCtxDestroy(kctx);
+    }
+    OPENSSL_cleanse(session, sizeof(session));
     return ret;
 }

@@ -279,7 +279,43 @@ impl Key {
             .ok_or_else(|| XmlSecError::InvalidKey(last_error()))
     }
 
+    /// An RSA private key alone (for decryption). Encrypted keys are refused rather than
+    /// prompting; public keys and other key types are refused.
+    pub(crate) fn rsa_private(key_pem: &[u8]) -> Result<Key, XmlSecError> {
+        // SAFETY: slice is live for the call.
+        let p = unsafe { ffi::portti_load_private_key_only(key_pem.as_ptr(), key_pem.len()) };
+        let key = NonNull::new(p).map(|ptr| Key { ptr }).ok_or_else(|| {
+            XmlSecError::InvalidKey(format!(
+                "private key is not readable PEM (encrypted keys are not supported): {}",
+                last_error()
+            ))
+        })?;
+        match key.rsa_kind() {
+            RsaKind::Private => Ok(key),
+            RsaKind::Public => Err(XmlSecError::InvalidKey(
+                "a public key where the private key was expected".into(),
+            )),
+            RsaKind::NotRsa => Err(XmlSecError::InvalidKey("not an RSA key".into())),
+        }
+    }
+
+    pub(crate) fn rsa_kind(&self) -> RsaKind {
+        // SAFETY: key is live.
+        match unsafe { ffi::portti_key_rsa_kind(self.ptr.as_ptr()) } {
+            2 => RsaKind::Private,
+            1 => RsaKind::Public,
+            _ => RsaKind::NotRsa,
+        }
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut ffi::XmlSecKey {
         self.ptr.as_ptr()
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RsaKind {
+    Private,
+    Public,
+    NotRsa,
 }

@@ -1,5 +1,5 @@
-/// Why signing or verification failed. Every verification failure is one of these: there is no
-/// "valid = false" to forget to check.
+/// Why signing, verification, encryption or decryption failed. Every verification failure is one
+/// of these: there is no "valid = false" to forget to check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum XmlSecError {
@@ -20,7 +20,8 @@ pub enum XmlSecError {
     #[error("disallowed {what}: {algorithm:?}")]
     DisallowedAlgorithm {
         /// Which element carried it: CanonicalizationMethod, SignatureMethod, Transform or
-        /// DigestMethod.
+        /// DigestMethod (signatures); EncryptionMethod, EncryptedKey EncryptionMethod or
+        /// EncryptedKey DigestMethod (encryption).
         what: &'static str,
         algorithm: String,
     },
@@ -48,6 +49,18 @@ pub enum XmlSecError {
     InvalidKey(String),
     #[error("invalid policy: {0}")]
     InvalidPolicy(String),
+    #[error("no xenc:EncryptedData found {0}")]
+    NoEncryptedData(String),
+    #[error("{0} xenc:EncryptedData elements in the container, exactly one is required")]
+    MultipleEncryptedData(usize),
+    #[error("{0} xenc:EncryptedKey elements in KeyInfo, exactly one is required")]
+    EncryptedKeyCount(usize),
+    #[error("malformed xenc:EncryptedData: {0}")]
+    MalformedEncryption(String),
+    /// Deliberately without details: whether the key unwrap, the padding or tag, or the XML of
+    /// the plaintext failed is not told apart (padding and format oracles).
+    #[error("decryption failed")]
+    DecryptionFailed,
     #[error("libxmlsec1 failed: {0}")]
     Library(String),
 }

@@ -53,6 +53,21 @@ extern "C" {
     pub(crate) fn portti_key_free(key: *mut XmlSecKey);
     pub(crate) fn portti_check_key_cert(key: *const u8, key_len: usize, cert: *const u8, cert_len: usize) -> c_int;
 
+    pub(crate) fn portti_key_rsa_kind(key: *mut XmlSecKey) -> c_int;
+    pub(crate) fn portti_load_private_key_only(key: *const u8, key_len: usize) -> *mut XmlSecKey;
+    pub(crate) fn portti_encrypt(
+        node: *mut XmlNode,
+        recipient: *mut XmlSecKey,
+        data_alg: c_int,
+        key_transport: c_int,
+    ) -> c_int;
+    pub(crate) fn portti_decrypt(
+        enc_data: *mut XmlNode,
+        enc_key: *mut XmlNode,
+        private_key: *mut XmlSecKey,
+        data_alg: c_int,
+    ) -> c_int;
+
     pub(crate) fn portti_sign(sig: *mut XmlNode, key: *mut XmlSecKey) -> c_int;
     pub(crate) fn portti_verify(sig: *mut XmlNode, key: *mut XmlSecKey) -> c_int;
 }

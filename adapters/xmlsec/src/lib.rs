@@ -1,5 +1,6 @@
 //! XML signatures through libxmlsec1 and its OpenSSL engine: enveloped signing of templates and
-//! strict verification against pinned certificates.
+//! strict verification against pinned certificates; and XML Encryption of one element (SAML
+//! EncryptedAssertion): [`decrypt_element`] and [`encrypt_element`].
 //!
 //! libxmlsec1 does all canonicalisation, digesting and signing; this crate decides *what* may be
 //! signed or accepted and turns every failure into an [`XmlSecError`].
@@ -12,6 +13,7 @@
 //! returning, so the API can be used from many threads at once.
 
 mod doc;
+mod enc;
 mod error;
 mod ffi;
 mod inspect;
@@ -19,6 +21,7 @@ mod inspect;
 #[cfg(test)]
 mod tests;
 
+pub use enc::{decrypt_element, encrypt_element, DataAlgorithm, ElementName, EncryptionAlgorithms, KeyTransport};
 pub use error::XmlSecError;
 
 use doc::{init, last_error, Doc, Key};
@@ -38,6 +41,25 @@ pub mod uri {
     pub const ALLOWED_SIGNATURE_METHODS: &[&str] = &[RSA_SHA256, ECDSA_SHA256];
     /// Reference transforms accepted; DigestMethod must be [`SHA256`].
     pub const ALLOWED_TRANSFORMS: &[&str] = &[ENVELOPED_SIGNATURE, EXC_C14N];
+
+    pub const SAML_ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+
+    /// XML Encryption.
+    pub const XMLENC_NS: &str = "http://www.w3.org/2001/04/xmlenc#";
+    /// EncryptedData Type: the whole element is encrypted (the only Type accepted).
+    pub const XMLENC_ELEMENT: &str = "http://www.w3.org/2001/04/xmlenc#Element";
+    pub const AES128_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes128-gcm";
+    pub const AES256_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
+    pub const AES128_CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes128-cbc";
+    pub const AES256_CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes256-cbc";
+    /// RSA-OAEP with MGF1/SHA-1: the only key transport accepted.
+    pub const RSA_OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
+    /// XML Encryption 1.1 RSA-OAEP: not implemented by libxmlsec1 1.2.x, refused.
+    pub const RSA_OAEP_XMLENC11: &str = "http://www.w3.org/2009/xmlenc11#rsa-oaep";
+    /// RSA PKCS#1 v1.5 key transport: always refused (padding oracle).
+    pub const RSA_1_5: &str = "http://www.w3.org/2001/04/xmlenc#rsa-1_5";
+    /// The OAEP digest of [`RSA_OAEP_MGF1P`] (also the default when DigestMethod is absent).
+    pub const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
 }
 
 /// An ID attribute to register before resolving `#id` references: XML has no built-in notion of

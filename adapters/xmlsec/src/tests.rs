@@ -956,3 +956,5 @@ fn library_errors_are_captured() {
         other => panic!("{other:?}"),
     }
 }
+
+mod encryption;
