@@ -6,10 +6,12 @@ use crate::auth::{sandbox, CertificateClients, TokenVerifier};
 use crate::broker::{Adapters, Broker};
 use crate::case::OrganisationRegistry;
 use crate::config::Config;
+use crate::identification::{Identification, MetadataSource};
 use crate::jobs::Jobs;
 use crate::store::{Store, StoreConfig};
 use portti_kanta::{KantaAdapter, KantaConfig, KantaOrganisation};
 use portti_simulators::kanta as kanta_simulator;
+use portti_simulators::suomifi_identification as idp_simulator;
 use portti_simulators::suomifi_messages as suomifi_simulator;
 use portti_suomifi_messages::{MessagesConfig, SuomifiMessages};
 use std::net::SocketAddr;
@@ -79,6 +81,8 @@ pub struct Gateway {
     pub messages_simulator: Option<suomifi_simulator::Running>,
     /// The sandbox's Kanta archive simulator.
     pub kanta_simulator: Option<kanta_simulator::Running>,
+    /// The sandbox's Suomi.fi Identification IdP simulator.
+    pub idp_simulator: Option<idp_simulator::Running>,
 }
 
 /// Builds everything from the configuration; nothing runs until [`run`] starts it.
@@ -108,6 +112,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         }
     }
     state.kanta = kanta;
+    let (identification, idp_simulator) = identification(config).await?;
+    state.identification = identification;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
     let jobs = Jobs::new(&config.jobs, store, broker.clone())?;
     state.broker = Some(broker.clone());
@@ -119,7 +125,108 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         jobs,
         messages_simulator,
         kanta_simulator,
+        idp_simulator,
     })
+}
+
+/// This gateway as a Suomi.fi Identification service provider: from `[identification]`, or in
+/// the sandbox against the IdP simulator with the demo SAML keys, logins returning to the
+/// gateway itself or the configured sandbox origins.
+async fn identification(
+    config: &Config,
+) -> anyhow::Result<(Option<Arc<Identification>>, Option<idp_simulator::Running>)> {
+    let token_key = |path: Option<&std::path::Path>| -> anyhow::Result<Vec<u8>> {
+        match path {
+            Some(p) => std::fs::read(config.data_path(p)).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())),
+            None if config.sandbox => Ok(sandbox::SigningKey::load_or_create(&config.data_dir)?
+                .private_pem
+                .into_bytes()),
+            None => anyhow::bail!("identification.token_signing_key is required outside the sandbox"),
+        }
+    };
+    if let Some(settings) = &config.identification {
+        let trust = settings
+            .metadata_signing_certificates
+            .iter()
+            .map(|p| std::fs::read_to_string(config.data_path(p)).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let source = if settings.idp_metadata.starts_with("https://") || settings.idp_metadata.starts_with("http://") {
+            anyhow::ensure!(
+                !trust.is_empty(),
+                "identification: metadata fetched from {} must be signed: set metadata_signing_certificates",
+                settings.idp_metadata
+            );
+            MetadataSource::Url(settings.idp_metadata.clone())
+        } else {
+            MetadataSource::File(config.data_path(std::path::Path::new(&settings.idp_metadata)))
+        };
+        let key = token_key(settings.token_signing_key.as_deref())?;
+        let identification = Identification::new(
+            settings.clone(),
+            source,
+            (!trust.is_empty()).then_some(trust),
+            &key,
+            &config.auth.issuer,
+            &config.auth.audience,
+        )
+        .await?;
+        return Ok((Some(Arc::new(identification)), None));
+    }
+    if !config.sandbox {
+        return Ok((None, None));
+    }
+    let host = if config.listen.ip().is_unspecified() {
+        std::net::SocketAddr::new([127, 0, 0, 1].into(), config.listen.port())
+    } else {
+        config.listen
+    };
+    let public_url = format!("http://{host}");
+    let certs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs-example");
+    let sp = idp_simulator::SpEndpoints {
+        entity_id: format!("{public_url}/saml/metadata"),
+        acs_url: format!("{public_url}/saml/acs"),
+        slo_url: format!("{public_url}/saml/slo"),
+    };
+    let simulator = idp_simulator::start(
+        idp_simulator::Config::sandbox(sp.clone()),
+        config.sandbox_services.identification_listen,
+    )
+    .await?;
+    let mut origins = vec![public_url.clone()];
+    origins.extend(config.sandbox_services.identification_return_origins.iter().cloned());
+    let settings = crate::identification::IdentificationSettings {
+        entity_id: sp.entity_id,
+        public_url,
+        signing_key: certs.join("saml-sp-signing.key"),
+        signing_certificate: certs.join("saml-sp-signing.pem"),
+        encryption_key: certs.join("saml-sp-encryption.key"),
+        encryption_certificate: certs.join("saml-sp-encryption.pem"),
+        required_loa: vec![
+            portti_suomifi_identification::loa::LOA3.into(),
+            portti_suomifi_identification::loa::EIDAS_SUBSTANTIAL.into(),
+            portti_suomifi_identification::loa::EIDAS_HIGH.into(),
+        ],
+        clock_skew_s: 60,
+        idp_metadata: simulator.control().metadata_url(),
+        metadata_signing_certificates: vec![],
+        allowed_return_origins: origins,
+        token_signing_key: None,
+        token_ttl_s: 900,
+        session_ttl_s: 8 * 3600,
+        request_ttl_s: 600,
+    };
+    // The simulator on loopback is this process's own: its metadata is trusted as a local file is.
+    let source = MetadataSource::Url(settings.idp_metadata.clone());
+    let identification = Identification::new(
+        settings,
+        source,
+        None,
+        &token_key(None)?,
+        &config.auth.issuer,
+        &config.auth.audience,
+    )
+    .await?;
+    Ok((Some(Arc::new(identification)), Some(simulator)))
 }
 
 /// The Kanta adapter from the config; in the sandbox without one, the archive simulator on
@@ -232,9 +339,12 @@ async fn adapters(config: &Config) -> anyhow::Result<(Adapters, Option<suomifi_s
 
 /// Runs the gateway until Ctrl-C or SIGTERM. `on_ready` gets the bound address.
 pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr, &Gateway)) -> anyhow::Result<()> {
-    let gateway = build(&config).await?;
+    // Bound first: the SAML endpoints are announced with the real port.
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let mut config = config;
+    config.listen = addr;
+    let gateway = build(&config).await?;
     gateway.broker.start();
     gateway.jobs.start();
     let app = api::router(gateway.state.clone());
@@ -270,6 +380,7 @@ mod tests {
         };
         config.sandbox_services.messages_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.kanta_listen = "127.0.0.1:0".parse().unwrap();
+        config.sandbox_services.identification_listen = "127.0.0.1:0".parse().unwrap();
         let first = build(&config).await.unwrap();
         let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));

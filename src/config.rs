@@ -37,6 +37,10 @@ pub struct Config {
     /// Absent in the sandbox, which runs the simulator instead.
     #[serde(default, skip_serializing)]
     pub kanta: Option<portti_kanta::KantaConfig>,
+    /// Suomi.fi Identification (this gateway as a SAML service provider). Absent in the sandbox,
+    /// which runs the IdP simulator instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identification: Option<crate::identification::IdentificationSettings>,
     pub sandbox_services: SandboxServices,
 }
 
@@ -60,6 +64,10 @@ pub struct SandboxServices {
     /// Organisations that archive to the simulated Kanta (each needs a system-signature key pair
     /// `certs-example/kanta-signing-{id}.key/.pem`).
     pub kanta_organisations: Vec<String>,
+    /// Where the Suomi.fi Identification (SAML IdP) simulator listens.
+    pub identification_listen: SocketAddr,
+    /// Origins a sandbox login may return to, besides the gateway itself.
+    pub identification_return_origins: Vec<String>,
 }
 
 impl Default for SandboxServices {
@@ -69,6 +77,8 @@ impl Default for SandboxServices {
             messages_organisations: ["853", "529", "680", "202", "445"].map(String::from).to_vec(),
             kanta_listen: "127.0.0.1:8092".parse().expect("valid address"),
             kanta_organisations: ["853", "529"].map(String::from).to_vec(),
+            identification_listen: "127.0.0.1:8093".parse().expect("valid address"),
+            identification_return_origins: vec!["http://localhost:3000".into()],
         }
     }
 }
@@ -172,6 +182,7 @@ impl Default for Config {
             jobs: Default::default(),
             suomifi_messages: vec![],
             kanta: None,
+            identification: None,
             sandbox_services: Default::default(),
         }
     }

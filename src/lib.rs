@@ -12,6 +12,7 @@ pub mod bench;
 pub mod broker;
 pub mod case;
 pub mod config;
+pub mod identification;
 pub mod jobs;
 pub mod metrics;
 pub mod store;

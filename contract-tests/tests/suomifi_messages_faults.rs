@@ -28,6 +28,7 @@ fn sandbox_config(data: &tempfile::TempDir) -> Config {
         sandbox_services: SandboxServices {
             messages_listen: "127.0.0.1:0".parse().unwrap(),
             kanta_listen: "127.0.0.1:0".parse().unwrap(),
+            identification_listen: "127.0.0.1:0".parse().unwrap(),
             ..Default::default()
         },
         ..Config::default()

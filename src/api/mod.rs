@@ -6,6 +6,7 @@ mod cases;
 mod exchanges;
 mod extract;
 mod idempotency;
+mod identification;
 mod jobs;
 mod kanta;
 pub mod layers;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub jobs: Option<Arc<crate::jobs::Jobs>>,
     /// The Kanta adapter itself (also in the broker), for its checks and document ids.
     pub kanta: Option<Arc<portti_kanta::KantaAdapter>>,
+    /// This gateway as a Suomi.fi Identification service provider.
+    pub identification: Option<Arc<crate::identification::Identification>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
 }
@@ -72,6 +75,7 @@ impl AppState {
             broker: None,
             jobs: None,
             kanta: None,
+            identification: None,
             data_dir_lock: None,
         }
     }
@@ -87,6 +91,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/cases/{id}/kanta-documents/invalidations", post(kanta::invalidate))
         .route("/v1/kanta/documents", get(kanta::search))
         .route("/v1/kanta/documents/{oid}", get(kanta::fetch))
+        .route("/saml/logout", post(identification::logout))
         .route("/v1/exchanges", get(exchanges::list))
         .route("/v1/exchanges/{id}", get(exchanges::get_one))
         .route("/v1/exchanges/{id}/retry", post(exchanges::retry))
@@ -103,7 +108,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", get(openapi::document))
+        .route("/saml/metadata", get(identification::metadata))
+        .route("/saml/login", get(identification::login))
+        .route("/saml/acs", post(identification::acs))
+        .route("/saml/slo", get(identification::slo));
     public
         .merge(protected)
         .fallback(ops::not_found)

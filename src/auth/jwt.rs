@@ -63,6 +63,9 @@ struct Claims {
     orgs: Vec<String>,
     end_user: Option<String>,
     role: Option<String>,
+    /// Login tokens (`identification`): the session and the person who logged in.
+    sid: Option<String>,
+    identity_code: Option<String>,
 }
 
 impl TokenVerifier {
@@ -215,6 +218,17 @@ fn claims_to_caller(c: Claims) -> Result<(Caller, u64), VerifyError> {
         (None, None) => Vec::new(),
     };
     let scopes = names.iter().filter_map(|n| Scope::parse(n)).collect();
+    let citizen = match c.sid {
+        None => None,
+        Some(session_id) => Some(super::Citizen {
+            session_id,
+            identity_code: c
+                .identity_code
+                .map(|code| crate::case::IdentityCode::parse(&code))
+                .transpose()
+                .map_err(|_| VerifyError::Claims("identity_code".into()))?,
+        }),
+    };
     Ok((
         Caller {
             client_id,
@@ -223,6 +237,7 @@ fn claims_to_caller(c: Claims) -> Result<(Caller, u64), VerifyError> {
             end_user: c.end_user,
             role: c.role,
             purpose: None,
+            citizen,
         },
         c.exp,
     ))

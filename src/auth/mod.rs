@@ -29,10 +29,13 @@ pub enum Scope {
     KantaArchive,
     #[serde(rename = "kanta:read")]
     KantaRead,
+    /// What a Suomi.fi login token grants: ask whether the person may act for another.
+    #[serde(rename = "mandates:check")]
+    MandatesCheck,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::CasesWrite,
         Scope::CasesRead,
         Scope::MessagesSend,
@@ -42,6 +45,7 @@ impl Scope {
         Scope::JobsRun,
         Scope::KantaArchive,
         Scope::KantaRead,
+        Scope::MandatesCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Scope {
             Scope::JobsRun => "jobs:run",
             Scope::KantaArchive => "kanta:archive",
             Scope::KantaRead => "kanta:read",
+            Scope::MandatesCheck => "mandates:check",
         }
     }
 
@@ -74,6 +79,25 @@ pub struct Caller {
     pub end_user: Option<String>,
     pub role: Option<String>,
     pub purpose: Option<String>,
+    /// A person logged in through Suomi.fi Identification (a login token), not a system.
+    pub citizen: Option<Citizen>,
+}
+
+/// Who a login token speaks for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Citizen {
+    /// The gateway's login session (ended by logout; the token dies with it).
+    pub session_id: String,
+    /// Absent for a foreign (eIDAS) person.
+    pub identity_code: Option<crate::case::IdentityCode>,
+}
+
+impl std::fmt::Debug for Citizen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Citizen")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Caller {
@@ -110,6 +134,7 @@ impl CertificateClients {
                     end_user: None,
                     role: None,
                     purpose: None,
+                    citizen: None,
                 },
             );
         }

@@ -19,6 +19,8 @@ pub enum LoginChange {
         assertion_expires_at: DateTime<Utc>,
         session: LoginSession,
     },
+    /// A request other than a login's (e.g. our LogoutRequest) was answered.
+    RequestUsed { relay_state: String, at: DateTime<Utc> },
     /// The session ended (SP- or IdP-initiated logout).
     SessionEnded { session_id: String, at: DateTime<Utc> },
 }

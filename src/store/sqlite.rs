@@ -778,6 +778,13 @@ async fn apply_login(tx: &mut SqliteConnection, change: &LoginChange) -> Result<
             .execute(&mut *tx)
             .await?;
         }
+        LoginChange::RequestUsed { relay_state, at } => {
+            sqlx::query("UPDATE saml_requests SET used_at = ? WHERE relay_state = ? AND used_at IS NULL")
+                .bind(stored_time(at))
+                .bind(relay_state)
+                .execute(&mut *tx)
+                .await?;
+        }
         LoginChange::SessionEnded { session_id, at } => {
             sqlx::query("UPDATE login_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
                 .bind(stored_time(at))

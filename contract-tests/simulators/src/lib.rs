@@ -3,9 +3,12 @@
 //!
 //! - [`kanta`]: Kanta's social welfare client data archive (HL7 V3 messages carrying CDA R2 documents over
 //!   mutual TLS), as `adapters/kanta/WIRE.md` models it.
+//! - [`suomifi_identification`]: the Suomi.fi Identification IdP (SAML 2.0 Web SSO, single logout), plain HTTP
+//!   on loopback, with attack variants of its Response for negative tests.
 //! - [`suomifi_messages`]: the Suomi.fi Messages REST API (OpenAPI 3.0.1 in `shared/specs/`).
 
 pub mod kanta;
 mod net;
-pub mod suomifi_messages;
+pub mod suomifi_identification;
 pub mod suomifi_mandates;
+pub mod suomifi_messages;
