@@ -12,7 +12,9 @@ use crate::store::{Store, StoreConfig};
 use portti_kanta::{KantaAdapter, KantaConfig, KantaOrganisation};
 use portti_simulators::kanta as kanta_simulator;
 use portti_simulators::suomifi_identification as idp_simulator;
+use portti_simulators::suomifi_mandates as mandates_simulator;
 use portti_simulators::suomifi_messages as suomifi_simulator;
+use portti_suomifi_mandates::{MandatesConfig, SuomifiMandates};
 use portti_suomifi_messages::{MessagesConfig, SuomifiMessages};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,6 +85,8 @@ pub struct Gateway {
     pub kanta_simulator: Option<kanta_simulator::Running>,
     /// The sandbox's Suomi.fi Identification IdP simulator.
     pub idp_simulator: Option<idp_simulator::Running>,
+    /// The sandbox's Suomi.fi Mandates simulator.
+    pub mandates_simulator: Option<mandates_simulator::Running>,
 }
 
 /// Builds everything from the configuration; nothing runs until [`run`] starts it.
@@ -114,6 +118,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     state.kanta = kanta;
     let (identification, idp_simulator) = identification(config).await?;
     state.identification = identification;
+    let (mandates, mandates_simulator) = mandates(config).await?;
+    state.mandates = mandates;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
     let jobs = Jobs::new(&config.jobs, store, broker.clone())?;
     state.broker = Some(broker.clone());
@@ -126,7 +132,35 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         messages_simulator,
         kanta_simulator,
         idp_simulator,
+        mandates_simulator,
     })
+}
+
+/// Suomi.fi Mandates from the config; in the sandbox, the simulator with its API key.
+async fn mandates(
+    config: &Config,
+) -> anyhow::Result<(Option<Arc<SuomifiMandates>>, Option<mandates_simulator::Running>)> {
+    if let Some(mandates) = &config.suomifi_mandates {
+        return Ok((Some(Arc::new(SuomifiMandates::new(mandates.clone())?)), None));
+    }
+    if !config.sandbox {
+        return Ok((None, None));
+    }
+    let simulator = mandates_simulator::start(
+        mandates_simulator::Config::sandbox(),
+        config.sandbox_services.mandates_listen,
+    )
+    .await?;
+    let key_file = config.data_dir.join("suomifi-mandates.key");
+    std::fs::write(&key_file, format!("{}\n", mandates_simulator::SANDBOX_API_KEY))?;
+    let adapter = SuomifiMandates::new(MandatesConfig {
+        base_url: simulator.base_url(),
+        client_id: mandates_simulator::SANDBOX_CLIENT_ID.into(),
+        client_secret_file: key_file,
+        issues: vec![mandates_simulator::SANDBOX_ISSUE.into()],
+        http: Default::default(),
+    })?;
+    Ok((Some(Arc::new(adapter)), Some(simulator)))
 }
 
 /// This gateway as a Suomi.fi Identification service provider: from `[identification]`, or in
@@ -381,6 +415,7 @@ mod tests {
         config.sandbox_services.messages_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.kanta_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.identification_listen = "127.0.0.1:0".parse().unwrap();
+        config.sandbox_services.mandates_listen = "127.0.0.1:0".parse().unwrap();
         let first = build(&config).await.unwrap();
         let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));

@@ -1,5 +1,8 @@
 //! `portti bench intake`: starts a gateway as a child process on a fresh data directory and
 //! drives it from this process, reporting intake against the same server's no-I/O ceiling.
+//! `portti bench exchanges`: Suomi.fi Messages end to end against the adapter alone.
+//! `portti bench kanta`: Kanta documents built, signed and wrapped per CPU second, against
+//! raw RSA signatures with the same key.
 
 use crate::auth::{sandbox, Scope};
 use std::fmt;
@@ -146,6 +149,8 @@ impl ChildGateway {
             .env("PORTTI_SANDBOX", "true")
             .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_LIMITS__PER_CLIENT_CONCURRENCY", (concurrency * 2).to_string())
             .env("PORTTI_LOG", "warn");
         for (k, v) in env {
@@ -388,6 +393,222 @@ pub async fn exchanges(concurrency: usize, duration: Duration) -> anyhow::Result
     })
 }
 
+/// `portti bench kanta`: Kanta archive messages made ready to send (document built, signed
+/// through libxmlsec1 and wrapped in the HL7 V3 message: [`portti_kanta::KantaAdapter::prepare`],
+/// the path `call` takes before it POSTs), the same without signing, and raw RSA signatures
+/// with the same key through OpenSSL, in one run. Rates are per CPU second of the measuring
+/// threads (one shared adapter, `threads` std threads), so another process on the machine
+/// lowers them less than it would a wall-clock rate.
+pub struct KantaReport {
+    pub threads: usize,
+    pub key_bits: u32,
+    pub documents_per_s_per_core: f64,
+    pub unsigned_per_s_per_core: f64,
+    pub rsa_sign_per_s_per_core: f64,
+    /// Size of one signed message as POSTed.
+    pub message_bytes: usize,
+    pub errors: u64,
+}
+
+impl fmt::Display for KantaReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "key: RSA-{} (certs-example/kanta-signing-853.key)", self.key_bits)?;
+        writeln!(f, "key_bits: {}", self.key_bits)?;
+        writeln!(f, "threads: {}", self.threads)?;
+        writeln!(f, "message_bytes: {}", self.message_bytes)?;
+        writeln!(f, "documents_per_s_per_core: {:.0}", self.documents_per_s_per_core)?;
+        writeln!(f, "unsigned_per_s_per_core: {:.0}", self.unsigned_per_s_per_core)?;
+        writeln!(f, "rsa_sign_per_s_per_core: {:.0}", self.rsa_sign_per_s_per_core)?;
+        writeln!(
+            f,
+            "ratio_to_rsa_sign: {:.3}",
+            self.documents_per_s_per_core / self.rsa_sign_per_s_per_core.max(1.0)
+        )?;
+        writeln!(f, "errors: {}", self.errors)
+    }
+}
+
+/// CPU time of the calling thread in seconds: the scheduler's nanoseconds on CPU where the
+/// kernel reports them, else user + system ticks.
+fn thread_cpu_seconds() -> f64 {
+    if let Some(ns) = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+    {
+        return ns as f64 / 1e9;
+    }
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `step` on `threads` threads for `duration` each (after a few unmeasured warm-up steps);
+/// returns (successful steps, failed steps, CPU seconds of the threads while measuring).
+fn per_core<S, F>(threads: usize, duration: Duration, state: impl Fn(usize) -> S + Sync, step: F) -> (u64, u64, f64)
+where
+    F: Fn(&mut S, u64) -> bool + Sync,
+{
+    const WARM_UP: u64 = 16;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (state, step) = (&state, &step);
+                scope.spawn(move || {
+                    let mut s = state(t);
+                    for n in 0..WARM_UP {
+                        step(&mut s, n);
+                    }
+                    let (mut ok, mut failed) = (0u64, 0u64);
+                    let cpu = thread_cpu_seconds();
+                    let deadline = Instant::now() + duration;
+                    let mut n = WARM_UP;
+                    while Instant::now() < deadline {
+                        match step(&mut s, n) {
+                            true => ok += 1,
+                            false => failed += 1,
+                        }
+                        n += 1;
+                    }
+                    (ok, failed, thread_cpu_seconds() - cpu)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a bench thread panicked"))
+            .fold((0, 0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+    })
+}
+
+/// The archive payload of a contact record, as the broker stores it.
+fn kanta_payload() -> serde_json::Value {
+    serde_json::json!({
+        "organisation": "853", "case_id": "", "kind": "contact_record", "version": 1,
+        "person": {"identity_code": "", "given_name": "Väinö", "family_name": "Häkkinen"},
+        "author": {"kind": "professional", "id": "ohjaaja-17", "name": "Sari Mäkelä"},
+        "language": "fi", "effective_time": "2025-11-03T07:42:00Z",
+        "service_task": "10", "document_group": "1", "service_process": "2", "confidentiality": 3,
+        "title": "Yhteydenotto: puhelu asiakasohjaukseen",
+        "content": {"channel": "phone", "contacted_by": "client", "topic": "home_care",
+            "resolved_on_first_contact": false, "next_step": "service_need_assessment", "n": 0},
+        "sections": [
+            {"heading": "Yhteydenoton syy", "paragraphs": [
+                "Asiakas soitti ja kertoi, että kotona pärjääminen on vaikeutunut syksyn aikana.", ""]},
+            {"heading": "Toimenpiteet", "paragraphs": ["Neuvottu kotihoidon palveluista.\nOhjattu palvelutarpeen arviointiin."]}
+        ]
+    })
+}
+
+/// Makes the operation of step `n` of thread `thread` distinct (case, person, content, text)
+/// in place, so that the payload costs next to nothing to vary and nothing repeats.
+fn vary(operation: &mut portti_adapter_core::Operation, thread: usize, n: u64) {
+    let p = &mut operation.payload;
+    p["case_id"] = format!("0193a1c2-5e4f-7b21-8a3d-{thread:04x}{n:08x}").into();
+    p["person"]["identity_code"] = synthetic_identity_code(n).into();
+    p["content"]["n"] = n.into();
+    p["sections"][0]["paragraphs"][1] =
+        format!("Asiakas & tytär toivovat kotihoitoa; tulot < 1 200 €/kk (#{n}).").into();
+}
+
+pub fn kanta(threads: usize, duration: Duration) -> anyhow::Result<KantaReport> {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Padding;
+    use openssl::sign::Signer;
+    use portti_adapter_core::{ClientIdentity, HttpClientConfig, Operation};
+    use portti_kanta::{KantaAdapter, KantaConfig, KantaOrganisation, OP_ARCHIVE};
+
+    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    let certs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs-example");
+    let key_path = certs.join("kanta-signing-853.key");
+    let organisation = KantaOrganisation {
+        name: "Turun kaupunki".into(),
+        sender_system_oid: "1.2.246.10.1234567.14.1".into(),
+        registry_keeper_oid: "1.2.246.10.1234567.10".into(),
+        municipality_code: "853".into(),
+        document_oid_root: "1.2.246.10.1234567.14.2".into(),
+        signing_key: key_path.clone(),
+        signing_certificate: certs.join("kanta-signing-853.pem"),
+        identity: None,
+    };
+    // The endpoint is never contacted: prepare() builds, signs and wraps without sending.
+    let adapter = KantaAdapter::new(KantaConfig {
+        http: HttpClientConfig {
+            root_ca_pem: Some(certs.join("demo-ca.pem")),
+            identity: Some(ClientIdentity::Pem {
+                cert: certs.join("portti-outbound.pem"),
+                key: certs.join("portti-outbound.key"),
+            }),
+            ..HttpClientConfig::default()
+        },
+        ..KantaConfig::new(
+            "https://127.0.0.1:9/sosiaalihuolto/arkisto",
+            [("853".to_owned(), organisation)].into(),
+        )
+    })?;
+    let key = PKey::private_key_from_pem(&std::fs::read(&key_path)?)?;
+    anyhow::ensure!(key.rsa().is_ok(), "{} is not an RSA key", key_path.display());
+    let key_bits = key.bits();
+
+    let operation = |thread: usize| {
+        let mut operation = Operation {
+            name: OP_ARCHIVE.into(),
+            payload: kanta_payload(),
+        };
+        vary(&mut operation, thread, 0);
+        (thread, operation)
+    };
+    let (_, mut first) = operation(0);
+    vary(&mut first, 0, u64::MAX / 2);
+    let message_bytes = adapter.prepare(&first).map_err(|e| anyhow::anyhow!("{e}"))?.len();
+
+    let (documents, doc_errors, doc_cpu) = per_core(threads, duration, operation, |(thread, op), n| {
+        vary(op, *thread, n);
+        adapter
+            .prepare(op)
+            .map(|m| std::hint::black_box(m.len()) > 0)
+            .unwrap_or(false)
+    });
+    let (unsigned, unsigned_errors, unsigned_cpu) = per_core(threads, duration, operation, |(thread, op), n| {
+        vary(op, *thread, n);
+        adapter
+            .prepare_unsigned(op)
+            .map(|m| std::hint::black_box(m.len()) > 0)
+            .unwrap_or(false)
+    });
+    let (signs, sign_errors, sign_cpu) = per_core(
+        threads,
+        duration,
+        |thread| thread as u64,
+        |thread, n| {
+            // RSA-SHA256 as in the document's signature: SHA-256 of distinct input, PKCS#1 v1.5.
+            let mut input = [0u8; 32];
+            input[..8].copy_from_slice(&n.to_le_bytes());
+            input[8..16].copy_from_slice(&thread.to_le_bytes());
+            let signed = Signer::new(MessageDigest::sha256(), &key).and_then(|mut signer| {
+                signer.set_rsa_padding(Padding::PKCS1)?;
+                signer.update(&input)?;
+                signer.sign_to_vec()
+            });
+            signed.is_ok_and(|s| std::hint::black_box(s.len()) > 0)
+        },
+    );
+    let rate = |count: u64, cpu: f64| count as f64 / cpu.max(1e-9);
+    Ok(KantaReport {
+        threads,
+        key_bits,
+        documents_per_s_per_core: rate(documents, doc_cpu),
+        unsigned_per_s_per_core: rate(unsigned, unsigned_cpu),
+        rsa_sign_per_s_per_core: rate(signs, sign_cpu),
+        message_bytes,
+        errors: doc_errors + unsigned_errors + sign_errors,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +619,21 @@ mod tests {
         assert!(codes.len() > 4000);
         for c in codes.iter().take(500) {
             crate::case::IdentityCode::parse(c).unwrap_or_else(|e| panic!("{c}: {e}"));
+        }
+    }
+
+    #[test]
+    fn varied_kanta_payloads_are_valid_and_distinct() {
+        let mut operation = portti_adapter_core::Operation {
+            name: portti_kanta::OP_ARCHIVE.into(),
+            payload: kanta_payload(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for n in [0, 1, 2, 1_000_000] {
+            vary(&mut operation, 1, n);
+            let doc: portti_kanta::ArchiveDocument = serde_json::from_value(operation.payload.clone()).unwrap();
+            assert!(portti_kanta::validate_archive(&doc).is_empty(), "{n}");
+            assert!(seen.insert(doc.case_id.clone()));
         }
     }
 

@@ -41,6 +41,9 @@ pub struct Config {
     /// which runs the IdP simulator instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identification: Option<crate::identification::IdentificationSettings>,
+    /// Suomi.fi Mandates. Absent in the sandbox, which runs the simulator instead.
+    #[serde(default, skip_serializing)]
+    pub suomifi_mandates: Option<portti_suomifi_mandates::MandatesConfig>,
     pub sandbox_services: SandboxServices,
 }
 
@@ -66,6 +69,8 @@ pub struct SandboxServices {
     pub kanta_organisations: Vec<String>,
     /// Where the Suomi.fi Identification (SAML IdP) simulator listens.
     pub identification_listen: SocketAddr,
+    /// Where the Suomi.fi Mandates simulator listens.
+    pub mandates_listen: SocketAddr,
     /// Origins a sandbox login may return to, besides the gateway itself.
     pub identification_return_origins: Vec<String>,
 }
@@ -78,6 +83,7 @@ impl Default for SandboxServices {
             kanta_listen: "127.0.0.1:8092".parse().expect("valid address"),
             kanta_organisations: ["853", "529"].map(String::from).to_vec(),
             identification_listen: "127.0.0.1:8093".parse().expect("valid address"),
+            mandates_listen: "127.0.0.1:8094".parse().expect("valid address"),
             identification_return_origins: vec!["http://localhost:3000".into()],
         }
     }
@@ -183,6 +189,7 @@ impl Default for Config {
             suomifi_messages: vec![],
             kanta: None,
             identification: None,
+            suomifi_mandates: None,
             sandbox_services: Default::default(),
         }
     }

@@ -26,6 +26,7 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Running {
             messages_listen: "127.0.0.1:0".parse().unwrap(),
             kanta_listen: "127.0.0.1:0".parse().unwrap(),
             identification_listen: "127.0.0.1:0".parse().unwrap(),
+            mandates_listen: "127.0.0.1:0".parse().unwrap(),
             ..Default::default()
         },
         ..Config::default()

@@ -29,6 +29,7 @@ fn sandbox_config(data: &tempfile::TempDir) -> Config {
             messages_listen: "127.0.0.1:0".parse().unwrap(),
             kanta_listen: "127.0.0.1:0".parse().unwrap(),
             identification_listen: "127.0.0.1:0".parse().unwrap(),
+            mandates_listen: "127.0.0.1:0".parse().unwrap(),
             ..Default::default()
         },
         ..Config::default()

@@ -156,7 +156,7 @@ pub async fn acs(
             None => ApiError::Invalid(vec![InvalidField::parameter("SAMLResponse", reason)]).into_response(),
         })
     };
-    let Some(request) = outstanding.filter(|o| o.used_at.is_none() && o.expires_at > now) else {
+    let Some(request) = outstanding else {
         let why = "unknown_in_response_to";
         return refuse(
             state.clone(),
@@ -165,6 +165,17 @@ pub async fn acs(
         )
         .await;
     };
+    // A second post of the same answer (a replay) or one after the login window.
+    let stale = if request.used_at.is_some() {
+        Some("request_already_answered")
+    } else if request.expires_at <= now || request.locale == "logout" {
+        Some("request_expired")
+    } else {
+        None
+    };
+    if let Some(why) = stale {
+        return refuse(state.clone(), fail(why, Some(&request)), why.into()).await;
+    }
     let Some(response) = form.saml_response.as_deref() else {
         return refuse(state.clone(), fail("malformed", Some(&request)), "is required".into()).await;
     };

@@ -10,6 +10,7 @@ mod identification;
 mod jobs;
 mod kanta;
 pub mod layers;
+mod mandates;
 mod messages;
 mod openapi;
 mod ops;
@@ -48,6 +49,7 @@ pub struct AppState {
     pub kanta: Option<Arc<portti_kanta::KantaAdapter>>,
     /// This gateway as a Suomi.fi Identification service provider.
     pub identification: Option<Arc<crate::identification::Identification>>,
+    pub mandates: Option<Arc<portti_suomifi_mandates::SuomifiMandates>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
 }
@@ -76,6 +78,7 @@ impl AppState {
             jobs: None,
             kanta: None,
             identification: None,
+            mandates: None,
             data_dir_lock: None,
         }
     }
@@ -92,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/kanta/documents", get(kanta::search))
         .route("/v1/kanta/documents/{oid}", get(kanta::fetch))
         .route("/saml/logout", post(identification::logout))
+        .route("/v1/mandates/check", get(mandates::check))
         .route("/v1/exchanges", get(exchanges::list))
         .route("/v1/exchanges/{id}", get(exchanges::get_one))
         .route("/v1/exchanges/{id}/retry", post(exchanges::retry))

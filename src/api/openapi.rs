@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         super::cases::create, super::cases::get_one, super::cases::list,
         super::messages::send,
         super::kanta::archive, super::kanta::invalidate, super::kanta::search, super::kanta::fetch,
+        super::mandates::check,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify,
@@ -21,6 +22,7 @@ use utoipa::{Modify, OpenApi};
     tags((name = "cases", description = "Service guidance cases"),
         (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
         (name = "kanta", description = "Documents in Kanta's social welfare client data archive"),
+        (name = "identification", description = "Suomi.fi Identification logins and Suomi.fi Mandates"),
         (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"))
 )]
 pub struct ApiDoc;
