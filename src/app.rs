@@ -121,7 +121,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     let (mandates, mandates_simulator) = mandates(config).await?;
     state.mandates = mandates;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
-    let jobs = Jobs::new(&config.jobs, store, broker.clone())?;
+    let jobs = Jobs::new(&config.jobs, store, broker.clone(), state.identification.clone())?;
     state.broker = Some(broker.clone());
     state.jobs = Some(jobs.clone());
     state.data_dir_lock = Some(lock);
@@ -221,11 +221,14 @@ async fn identification(
         acs_url: format!("{public_url}/saml/acs"),
         slo_url: format!("{public_url}/saml/slo"),
     };
-    let simulator = idp_simulator::start(
-        idp_simulator::Config::sandbox(sp.clone()),
-        config.sandbox_services.identification_listen,
-    )
-    .await?;
+    // Signed metadata, as a fetched document must be: the IdP's own two keys sign it.
+    let mut simulator_config = idp_simulator::Config::sandbox(sp.clone());
+    simulator_config.sign_metadata = true;
+    let simulator = idp_simulator::start(simulator_config, config.sandbox_services.identification_listen).await?;
+    let metadata_signers = ["saml-idp-signing-1.pem", "saml-idp-signing-2.pem"]
+        .iter()
+        .map(|f| std::fs::read_to_string(certs.join(f)))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut origins = vec![public_url.clone()];
     origins.extend(config.sandbox_services.identification_return_origins.iter().cloned());
     let settings = crate::identification::IdentificationSettings {
@@ -249,12 +252,11 @@ async fn identification(
         session_ttl_s: 8 * 3600,
         request_ttl_s: 600,
     };
-    // The simulator on loopback is this process's own: its metadata is trusted as a local file is.
     let source = MetadataSource::Url(settings.idp_metadata.clone());
     let identification = Identification::new(
         settings,
         source,
-        None,
+        Some(metadata_signers),
         &token_key(None)?,
         &config.auth.issuer,
         &config.auth.audience,

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 struct Running {
     base: String,
     idp: Control,
+    jobs: std::sync::Arc<portti::jobs::Jobs>,
     browser: reqwest::Client,
     _data: tempfile::TempDir,
 }
@@ -34,15 +35,16 @@ async fn start() -> Running {
     tokio::spawn(async move {
         portti::app::run(config, move |addr, gateway: &Gateway| {
             let idp = gateway.idp_simulator.as_ref().unwrap().control();
-            let _ = tx.send((addr, idp));
+            let _ = tx.send((addr, idp, gateway.jobs.clone()));
         })
         .await
         .unwrap();
     });
-    let (addr, idp) = rx.await.unwrap();
+    let (addr, idp, jobs) = rx.await.unwrap();
     Running {
         base: format!("http://{addr}"),
         idp,
+        jobs,
         browser: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
         _data: data,
     }
@@ -271,4 +273,23 @@ async fn a_replayed_response_and_a_foreign_return_address_are_refused() {
         .await
         .unwrap();
     assert!(metadata.contains("FinnishAuthMethod") && metadata.contains("/saml/acs"));
+}
+
+#[tokio::test]
+async fn the_metadata_job_keeps_both_rotation_keys_and_refuses_an_unknown_signer() {
+    use portti_simulators::suomifi_identification::Fault;
+    let gw = start().await;
+    let run = gw.jobs.run(portti::jobs::IDENTIFICATION_METADATA).await.unwrap();
+    assert_eq!(run.outcome, "ok", "{run:?}");
+    assert_eq!(run.counts["signing_keys"], 2);
+    // The IdP rotates to its second key: logins go on without a restart.
+    gw.idp.set_current_signing_key(1).unwrap();
+    let (landed, _) = gw.login("fi").await;
+    assert!(fragment(&landed).contains_key("token"), "{landed}");
+    // A metadata document whose signature nobody trusts does not replace the one in force.
+    gw.idp.inject(Fault::metadata_signed_by_unknown_key());
+    let run = gw.jobs.run(portti::jobs::IDENTIFICATION_METADATA).await.unwrap();
+    assert_eq!(run.outcome, "failed", "{run:?}");
+    let (landed, _) = gw.login("sv").await;
+    assert!(fragment(&landed).contains_key("token"), "{landed}");
 }

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 pub const MESSAGES_EVENTS: &str = "suomifi-messages-events";
 pub const MESSAGES_PASSWORD: &str = "suomifi-messages-password";
+pub const IDENTIFICATION_METADATA: &str = "suomifi-identification-metadata";
 
 /// Cron expressions with seconds: `sec min hour day-of-month month day-of-week`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +22,7 @@ pub const MESSAGES_PASSWORD: &str = "suomifi-messages-password";
 pub struct JobSettings {
     pub suomifi_messages_events: String,
     pub suomifi_messages_password: String,
+    pub suomifi_identification_metadata: String,
 }
 
 impl Default for JobSettings {
@@ -30,6 +32,8 @@ impl Default for JobSettings {
             suomifi_messages_events: "*/5 * * * * *".into(),
             // Monthly, at night: the service asks for regular rotation.
             suomifi_messages_password: "0 0 3 1 * *".into(),
+            // Hourly: the IdP publishes a new signing key in its metadata before using it.
+            suomifi_identification_metadata: "0 17 * * * *".into(),
         }
     }
 }
@@ -52,6 +56,7 @@ pub enum JobError {
 pub struct Jobs {
     store: Store,
     broker: Arc<Broker>,
+    identification: Option<Arc<crate::identification::Identification>>,
     schedules: Vec<(String, String, cron::Schedule)>,
     /// One run of a job at a time: the schedule, the API and the CLI may ask together.
     running: tokio::sync::Mutex<()>,
@@ -62,6 +67,7 @@ fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron
     [
         (MESSAGES_EVENTS, &settings.suomifi_messages_events),
         (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
+        (IDENTIFICATION_METADATA, &settings.suomifi_identification_metadata),
     ]
     .into_iter()
     .map(|(name, expression)| {
@@ -90,10 +96,16 @@ pub fn describe(settings: &JobSettings) -> anyhow::Result<Vec<JobInfo>> {
 }
 
 impl Jobs {
-    pub fn new(settings: &JobSettings, store: Store, broker: Arc<Broker>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        settings: &JobSettings,
+        store: Store,
+        broker: Arc<Broker>,
+        identification: Option<Arc<crate::identification::Identification>>,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             store,
             broker,
+            identification,
             schedules: schedules(settings)?,
             running: tokio::sync::Mutex::new(()),
         }))
@@ -118,6 +130,14 @@ impl Jobs {
         let result = match name {
             MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker, organisations).await,
             MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker, organisations).await,
+            IDENTIFICATION_METADATA => match &self.identification {
+                None => Ok(serde_json::json!({ "configured": false })),
+                Some(identification) => match identification.refresh_metadata().await {
+                    Ok(keys) => Ok(serde_json::json!({ "signing_keys": keys })),
+                    // The metadata in force stays; the run says why the new one was refused.
+                    Err(e) => Err((serde_json::json!({ "signing_keys": 0 }), e.to_string())),
+                },
+            },
             other => return Err(JobError::Unknown(other.to_string())),
         };
         let (outcome, counts, error) = match result {
