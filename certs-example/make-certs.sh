@@ -49,7 +49,7 @@ leaf() { # name cn ca usage [san]
 # certificate goes into ds:KeyInfo and is what the archive checks the signature against.
 signing_leaf() { # name cn ca
   local name=$1 cn=$2 ca=$3
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$name.key" 2>/dev/null
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$name.key" 2>/dev/null
   openssl req -new -key "$name.key" -subj "$ORG/CN=$cn" -out "$name.csr"
   {
     echo "basicConstraints=critical,CA:FALSE"

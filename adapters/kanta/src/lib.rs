@@ -244,10 +244,15 @@ impl KantaAdapter {
     pub fn build_document(&self, doc: &ArchiveDocument) -> Result<BuiltDocument, AdapterError> {
         reject(validate_archive(doc))?;
         let org = self.organisation(&doc.organisation)?;
-        self.build_for(org, doc)
+        self.build_for(org, doc, Signing::Sign)
     }
 
-    fn build_for(&self, org: &Organisation, doc: &ArchiveDocument) -> Result<BuiltDocument, AdapterError> {
+    fn build_for(
+        &self,
+        org: &Organisation,
+        doc: &ArchiveDocument,
+        signing: Signing,
+    ) -> Result<BuiltDocument, AdapterError> {
         let ids = DocumentIds::new(&org.config.document_oid_root, &doc.case_id, doc.kind, doc.version);
         let unsigned = document::build(
             doc,
@@ -258,6 +263,9 @@ impl KantaAdapter {
                 retention_period_class: &self.retention_period_class,
             },
         );
+        if signing == Signing::Skip {
+            return Ok(BuiltDocument { ids, signed: unsigned });
+        }
         let signed = org
             .signer
             .sign(&unsigned)
@@ -321,13 +329,38 @@ impl KantaAdapter {
         })
     }
 
-    async fn archive(&self, cx: &CallContext, operation: &Operation) -> Result<Reply, AdapterError> {
+    /// The message `call` would POST for this operation: validated, the document (if any) built
+    /// and signed, wrapped in the HL7 V3 message with a new message id and creation time. Sends
+    /// nothing.
+    pub fn prepare(&self, operation: &Operation) -> Result<Vec<u8>, AdapterError> {
+        Ok(self.prepared(operation, Signing::Sign)?.request)
+    }
+
+    /// [`KantaAdapter::prepare`] with the document's signature template left empty: what
+    /// signing costs, for benchmarks. The archive refuses such a message.
+    pub fn prepare_unsigned(&self, operation: &Operation) -> Result<Vec<u8>, AdapterError> {
+        Ok(self.prepared(operation, Signing::Skip)?.request)
+    }
+
+    fn prepared(&self, operation: &Operation, signing: Signing) -> Result<Prepared<'_>, AdapterError> {
+        match operation.name.as_str() {
+            OP_ARCHIVE | OP_ARCHIVE_VERSION => self.prepare_archive(operation, signing),
+            OP_INVALIDATE => self.prepare_invalidate(operation),
+            OP_SEARCH | OP_FETCH => self.prepare_query(operation),
+            other => Err(AdapterError::Permanent(format!(
+                "unknown operation {:?} for {SERVICE}",
+                without_values(other)
+            ))),
+        }
+    }
+
+    fn prepare_archive(&self, operation: &Operation, signing: Signing) -> Result<Prepared<'_>, AdapterError> {
         let doc: ArchiveDocument = parse_payload(operation)?;
         let mut problems = validate_archive(&doc);
         problems.extend(version_mismatch(&operation.name, doc.version));
         reject(problems)?;
         let org = self.organisation(&doc.organisation)?;
-        let built = self.build_for(org, &doc)?;
+        let built = self.build_for(org, &doc, signing)?;
         let interaction = match doc.version {
             1 => &self.interactions.archive,
             _ => &self.interactions.archive_version,
@@ -346,34 +379,19 @@ impl KantaAdapter {
                 signed_document: &built.signed,
             },
         );
-        let request_digest = sha256_hex(&request);
-        let raw = self.post(org, cx, request).await?;
-        let accepted = ack::interpret(&raw.body, &message_id.to_string(), None, &self.detail_code_system)?;
-        let outcome = match accepted.already_done {
-            true => "already_archived",
-            false => "archived",
-        };
-        let response_digest = sha256_hex(&raw.body);
-        Ok(Reply {
-            upstream_id: Some(built.ids.document_oid.clone()),
-            body: json!({
-                "document_oid": built.ids.document_oid,
-                "set_id": built.ids.set_id,
-                "version": doc.version,
-                "outcome": outcome,
-                "acknowledgement": ack_json(&accepted.ack),
-                "message_id": message_id.to_string(),
-                "document_digest": sha256_hex(&built.signed),
-                "request_digest": request_digest,
-                "response_digest": response_digest,
-                "http_status": raw.status.as_u16(),
-            }),
-            request_digest: Some(request_digest),
-            response_digest: Some(response_digest),
+        Ok(Prepared {
+            org,
+            message_id,
+            request,
+            detail: Detail::Archive {
+                document_digest: sha256_hex(&built.signed),
+                ids: built.ids,
+                version: doc.version,
+            },
         })
     }
 
-    async fn invalidate(&self, cx: &CallContext, operation: &Operation) -> Result<Reply, AdapterError> {
+    fn prepare_invalidate(&self, operation: &Operation) -> Result<Prepared<'_>, AdapterError> {
         let doc: InvalidateDocument = parse_payload(operation)?;
         reject(validate_invalidate(&doc))?;
         let org = self.organisation(&doc.organisation)?;
@@ -389,28 +407,18 @@ impl KantaAdapter {
                 reason: doc.reason,
             },
         );
-        let request_digest = sha256_hex(&request);
-        let raw = self.post(org, cx, request).await?;
-        let accepted = ack::interpret(&raw.body, &message_id.to_string(), None, &self.detail_code_system)?;
-        let response_digest = sha256_hex(&raw.body);
-        Ok(Reply {
-            upstream_id: Some(ids.document_oid.clone()),
-            body: json!({
-                "document_oid": ids.document_oid,
-                "set_id": ids.set_id,
-                "version": doc.version,
-                "outcome": "invalidated",
-                "acknowledgement": ack_json(&accepted.ack),
-                "message_id": message_id.to_string(),
-                "request_digest": request_digest,
-                "response_digest": response_digest,
-            }),
-            request_digest: Some(request_digest),
-            response_digest: Some(response_digest),
+        Ok(Prepared {
+            org,
+            message_id,
+            request,
+            detail: Detail::Invalidate {
+                ids,
+                version: doc.version,
+            },
         })
     }
 
-    async fn query(&self, cx: &CallContext, operation: &Operation) -> Result<Reply, AdapterError> {
+    fn prepare_query(&self, operation: &Operation) -> Result<Prepared<'_>, AdapterError> {
         let query_id = Uuid::now_v7();
         let (organisation, interaction, payload_owned) = match operation.name.as_str() {
             OP_SEARCH => {
@@ -442,26 +450,92 @@ impl KantaAdapter {
         };
         let message_id = Uuid::now_v7();
         let request = message::build(&self.header(org, interaction, message_id), &payload);
+        Ok(Prepared {
+            org,
+            message_id,
+            request,
+            detail: Detail::Query { query_id },
+        })
+    }
+
+    /// Sends a prepared message and reads the acknowledgement into the reply.
+    async fn send(&self, cx: &CallContext, prepared: Prepared<'_>) -> Result<Reply, AdapterError> {
+        let Prepared {
+            org,
+            message_id,
+            request,
+            detail,
+        } = prepared;
         let request_digest = sha256_hex(&request);
         let raw = self.post(org, cx, request).await?;
+        let query_id = match &detail {
+            Detail::Query { query_id } => Some(query_id.to_string()),
+            _ => None,
+        };
         let accepted = ack::interpret(
             &raw.body,
             &message_id.to_string(),
-            Some(&query_id.to_string()),
+            query_id.as_deref(),
             &self.detail_code_system,
         )?;
         let response_digest = sha256_hex(&raw.body);
-        let reply = accepted.ack.query.clone().unwrap_or_default();
+        let (upstream_id, body) = match detail {
+            Detail::Archive {
+                ids,
+                version,
+                document_digest,
+            } => {
+                let outcome = match accepted.already_done {
+                    true => "already_archived",
+                    false => "archived",
+                };
+                (
+                    Some(ids.document_oid.clone()),
+                    json!({
+                        "document_oid": ids.document_oid,
+                        "set_id": ids.set_id,
+                        "version": version,
+                        "outcome": outcome,
+                        "acknowledgement": ack_json(&accepted.ack),
+                        "message_id": message_id.to_string(),
+                        "document_digest": document_digest,
+                        "request_digest": request_digest,
+                        "response_digest": response_digest,
+                        "http_status": raw.status.as_u16(),
+                    }),
+                )
+            }
+            Detail::Invalidate { ids, version } => (
+                Some(ids.document_oid.clone()),
+                json!({
+                    "document_oid": ids.document_oid,
+                    "set_id": ids.set_id,
+                    "version": version,
+                    "outcome": "invalidated",
+                    "acknowledgement": ack_json(&accepted.ack),
+                    "message_id": message_id.to_string(),
+                    "request_digest": request_digest,
+                    "response_digest": response_digest,
+                }),
+            ),
+            Detail::Query { .. } => {
+                let reply = accepted.ack.query.clone().unwrap_or_default();
+                (
+                    None,
+                    json!({
+                        "documents": reply.documents,
+                        "query_response_code": reply.response_code,
+                        "acknowledgement": ack_json(&accepted.ack),
+                        "message_id": message_id.to_string(),
+                        "request_digest": request_digest,
+                        "response_digest": response_digest,
+                    }),
+                )
+            }
+        };
         Ok(Reply {
-            upstream_id: None,
-            body: json!({
-                "documents": reply.documents,
-                "query_response_code": reply.response_code,
-                "acknowledgement": ack_json(&accepted.ack),
-                "message_id": message_id.to_string(),
-                "request_digest": request_digest,
-                "response_digest": response_digest,
-            }),
+            upstream_id,
+            body,
             request_digest: Some(request_digest),
             response_digest: Some(response_digest),
         })
@@ -481,6 +555,37 @@ impl KantaAdapter {
 enum Query {
     Search(String),
     Fetch(String),
+}
+
+/// Whether the document is signed (always, except in [`KantaAdapter::prepare_unsigned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    Sign,
+    Skip,
+}
+
+/// A message ready to POST, and what the reply needs to know about it.
+struct Prepared<'a> {
+    org: &'a Organisation,
+    message_id: Uuid,
+    request: Vec<u8>,
+    detail: Detail,
+}
+
+enum Detail {
+    Archive {
+        ids: DocumentIds,
+        version: u32,
+        /// SHA-256 of the (signed) CDA document.
+        document_digest: String,
+    },
+    Invalidate {
+        ids: DocumentIds,
+        version: u32,
+    },
+    Query {
+        query_id: Uuid,
+    },
 }
 
 /// `archive` with a version other than 1, or `archive_version` with version 1.
@@ -560,15 +665,8 @@ impl Adapter for KantaAdapter {
 
     fn call<'a>(&'a self, cx: &'a CallContext, operation: &'a Operation) -> BoxFuture<'a, Result<Reply, AdapterError>> {
         Box::pin(async move {
-            match operation.name.as_str() {
-                OP_ARCHIVE | OP_ARCHIVE_VERSION => self.archive(cx, operation).await,
-                OP_INVALIDATE => self.invalidate(cx, operation).await,
-                OP_SEARCH | OP_FETCH => self.query(cx, operation).await,
-                other => Err(AdapterError::Permanent(format!(
-                    "unknown operation {:?} for {SERVICE}",
-                    without_values(other)
-                ))),
-            }
+            let prepared = self.prepared(operation, Signing::Sign)?;
+            self.send(cx, prepared).await
         })
     }
 

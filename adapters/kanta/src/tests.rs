@@ -404,6 +404,45 @@ async fn bad_payloads_and_unknown_operations_are_permanent() {
 }
 
 #[test]
+fn prepare_makes_the_message_call_sends_without_sending() {
+    let adapter = KantaAdapter::new(config("http://127.0.0.1:9/arkisto")).unwrap();
+    let op = operation(OP_ARCHIVE, example_json());
+    let message = adapter.prepare(&op).unwrap();
+    let root = parse(&message).unwrap();
+    assert!(root.is(xml::NS_HL7, "RCMR_IN000002FI01"));
+    assert_eq!(
+        embedded_document(&message),
+        adapter.build_document(&example()).unwrap().signed
+    );
+    // A new message id each time, the same document.
+    let again = adapter.prepare(&op).unwrap();
+    assert_ne!(ids_of(&message).0, ids_of(&again).0);
+    assert_eq!(embedded_document(&message), embedded_document(&again));
+
+    // Unsigned: the same document with the signature template still empty.
+    let unsigned = embedded_document(&adapter.prepare_unsigned(&op).unwrap());
+    let document = parse(&unsigned).unwrap();
+    let signatures = document.children.last().unwrap();
+    assert!(signatures.is(xml::NS_HL7FI, "signatures"));
+    let signature = &signatures.children[0];
+    let value = signature
+        .children
+        .iter()
+        .find(|c| c.is(xml::NS_DS, "SignatureValue"))
+        .unwrap();
+    assert!(value.text.is_empty());
+    assert_ne!(unsigned, embedded_document(&message));
+
+    // Other operations, and the same refusals as call.
+    let search = json!({"organisation": "853", "identity_code": "131052-308T"});
+    assert!(parse(&adapter.prepare(&operation(OP_SEARCH, search)).unwrap())
+        .unwrap()
+        .is(xml::NS_HL7, "RCMR_IN100001FI01"));
+    let err = adapter.prepare(&operation("delete", json!({}))).unwrap_err();
+    assert!(matches!(err, AdapterError::Permanent(_)));
+}
+
+#[test]
 fn setup_names_the_missing_file_and_every_bad_key() {
     let mut bad = config("https://127.0.0.1:8092/arkisto");
     bad.organisations.get_mut("853").unwrap().signing_key = CERTS.join("missing-signing.key");
