@@ -609,6 +609,109 @@ pub fn kanta(threads: usize, duration: Duration) -> anyhow::Result<KantaReport> 
     })
 }
 
+/// `portti bench saml`: Suomi.fi Identification responses checked by the service provider per
+/// CPU second — Base64, XML parsing, RSA-OAEP key unwrap + AES-GCM decryption and the strict
+/// signature verification by libxmlsec1, every check of [`portti_suomifi_identification::parse_login_response`]
+/// — against raw RSA-2048 private-key operations with the same encryption key, in one run.
+/// The responses come from the IdP simulator (signed and encrypted like Suomi.fi's).
+pub struct SamlReport {
+    pub threads: usize,
+    pub responses_per_s_per_core: f64,
+    pub rsa_private_per_s_per_core: f64,
+    pub errors: u64,
+}
+
+impl fmt::Display for SamlReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "threads: {}", self.threads)?;
+        writeln!(f, "responses_per_s_per_core: {:.0}", self.responses_per_s_per_core)?;
+        writeln!(f, "rsa_private_per_s_per_core: {:.0}", self.rsa_private_per_s_per_core)?;
+        writeln!(
+            f,
+            "ratio_to_rsa_private: {:.3}",
+            self.responses_per_s_per_core / self.rsa_private_per_s_per_core.max(1.0)
+        )?;
+        writeln!(f, "errors: {}", self.errors)
+    }
+}
+
+pub async fn saml(threads: usize, duration: Duration) -> anyhow::Result<SamlReport> {
+    use portti_simulators::suomifi_identification as idp;
+    use portti_suomifi_identification::{loa, parse_login_response, IdpMetadata, SpConfig};
+
+    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    let certs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs-example");
+    let read = |f: &str| std::fs::read_to_string(certs.join(f));
+    let endpoints = idp::SpEndpoints {
+        entity_id: "http://127.0.0.1:9/saml/metadata".into(),
+        acs_url: "http://127.0.0.1:9/saml/acs".into(),
+        slo_url: "http://127.0.0.1:9/saml/slo".into(),
+    };
+    let simulator = idp::start(idp::Config::sandbox(endpoints.clone()), "127.0.0.1:0".parse()?).await?;
+    let control = simulator.control();
+    let sp = SpConfig {
+        entity_id: endpoints.entity_id,
+        acs_url: endpoints.acs_url,
+        slo_url: endpoints.slo_url,
+        signing_key_pem: read("saml-sp-signing.key")?,
+        signing_cert_pem: read("saml-sp-signing.pem")?,
+        encryption_key_pem: read("saml-sp-encryption.key")?,
+        encryption_cert_pem: read("saml-sp-encryption.pem")?,
+        required_loa: vec![loa::LOA3.into()],
+        clock_skew: Duration::from_secs(60),
+        sign_metadata: false,
+    };
+    let metadata = IdpMetadata::parse(control.metadata()?.as_bytes(), None)?;
+    // A pool of distinct responses (each its own session key and signature), parsed in turn.
+    let pool: Vec<(String, String)> = (0..64)
+        .map(|n| {
+            let request = format!("_bench{n:028x}");
+            let options = idp::ResponseOptions {
+                in_response_to: Some(request.clone()),
+                loa: Some(loa::LOA3.into()),
+                ..idp::ResponseOptions::variant(idp::Variant::Valid)
+            };
+            control.build_response(options).map(|r| (request, r.saml_response))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let key = openssl::pkey::PKey::private_key_from_pem(read("saml-sp-encryption.key")?.as_bytes())?;
+    let report = tokio::task::spawn_blocking(move || {
+        let (responses, errors, cpu) = per_core(
+            threads,
+            duration,
+            |thread| thread,
+            |thread, n| {
+                let (request, response) = &pool[(n as usize + *thread * 7) % pool.len()];
+                parse_login_response(&sp, &metadata, response, request, chrono::Utc::now()).is_ok()
+            },
+        );
+        let rsa = key.rsa().expect("an RSA key");
+        let mut wrapped = vec![0u8; rsa.size() as usize];
+        let len = rsa
+            .public_encrypt(&[7u8; 32], &mut wrapped, openssl::rsa::Padding::PKCS1_OAEP)
+            .expect("OAEP encryption");
+        wrapped.truncate(len);
+        let (unwraps, unwrap_errors, unwrap_cpu) = per_core(
+            threads,
+            duration,
+            |_| vec![0u8; rsa.size() as usize],
+            |out, _| {
+                rsa.private_decrypt(&wrapped, out, openssl::rsa::Padding::PKCS1_OAEP)
+                    .is_ok_and(|n| std::hint::black_box(n) == 32)
+            },
+        );
+        SamlReport {
+            threads,
+            responses_per_s_per_core: responses as f64 / cpu.max(1e-9),
+            rsa_private_per_s_per_core: unwraps as f64 / unwrap_cpu.max(1e-9),
+            errors: errors + unwrap_errors,
+        }
+    })
+    .await?;
+    drop(simulator);
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

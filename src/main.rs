@@ -95,6 +95,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+    /// Suomi.fi Identification responses decrypted and verified per CPU second, against raw
+    /// RSA private-key operations with the same key.
+    Saml {
+        /// Seconds of each measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// Start a gateway and drive case intake against it.
     Intake {
         #[arg(long, default_value_t = 64)]
@@ -250,6 +259,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let duration = std::time::Duration::from_secs(seconds);
             let report = tokio::task::spawn_blocking(move || portti::bench::kanta(threads, duration)).await??;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            command: BenchCommand::Saml { seconds, threads },
+        } => {
+            let report = portti::bench::saml(threads, std::time::Duration::from_secs(seconds)).await?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
