@@ -7,8 +7,9 @@
  * construction; Rust only ever sees opaque pointers and plain ints.
  *
  * Nothing here keeps state between calls except: the one-time library initialisation, the
- * process-wide xmlsec error callback (which writes into a thread-local buffer), and the removal
- * of xmlsec's IO callbacks (so no Reference can ever read a file or a URL).
+ * process-wide xmlsec error callback (which writes into a thread-local buffer), the removal
+ * of xmlsec's IO callbacks (so no Reference can ever read a file or a URL), and libxml2's
+ * no-network external entity loader (so no schema include can reach the network).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -17,7 +18,9 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/valid.h>
+#include <libxml/xmlIO.h>
 #include <libxml/xmlerror.h>
+#include <libxml/xmlschemas.h>
 
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/xmltree.h>
@@ -134,6 +137,11 @@ int portti_init(void) {
     }
     /* No Reference may read from files, HTTP or FTP: drop every IO callback. */
     xmlSecIOCleanupCallbacks();
+    /* No libxml2 load in this process may go to the network either: external entities, DTDs
+     * and, above all, the files an XML Schema includes or imports (the schema parser reads them
+     * with options of its own, so XML_PARSE_NONET cannot be passed to it). libxml2's own loader
+     * refuses http:// and ftp:// and reads local files only. */
+    xmlSetExternalEntityLoader(xmlNoNetExternalEntityLoader);
     if (xmlSecOpenSSLAppInit(NULL) < 0) {
         return -3;
     }
@@ -852,4 +860,82 @@ done:
     }
     OPENSSL_cleanse(session, sizeof(session));
     return ret;
+}
+
+/* ---------------------------------------------------------------- XML Schema */
+
+/* Compiles the XML Schema at `path` (its includes and imports are read relative to it, from
+ * local files only: see the entity loader set in portti_init). Every message goes to this
+ * thread's error buffer, none to stderr. NULL on failure. Free with portti_schema_free. */
+xmlSchemaPtr portti_schema_load(const char *path) {
+    xmlSchemaParserCtxtPtr pctxt;
+    xmlSchemaPtr schema = NULL;
+    xmlStructuredErrorFunc saved_handler;
+    void *saved_ctx;
+
+    pctxt = xmlSchemaNewParserCtxt(path);
+    if (pctxt == NULL) {
+        err_append("out of memory");
+        return NULL;
+    }
+    xmlSchemaSetParserStructuredErrors(pctxt, parse_error_cb, NULL);
+    /* The schema documents are parsed by parser contexts the schema parser makes itself; their
+     * errors go to libxml2's per-thread handler. */
+    saved_handler = xmlStructuredError;
+    saved_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, parse_error_cb);
+    schema = xmlSchemaParse(pctxt);
+    xmlSetStructuredErrorFunc(saved_ctx, saved_handler);
+    xmlSchemaFreeParserCtxt(pctxt);
+    if (schema == NULL && err_len == 0) {
+        err_append("the schema could not be compiled");
+    }
+    return schema;
+}
+
+void portti_schema_free(xmlSchemaPtr schema) {
+    if (schema != NULL) {
+        xmlSchemaFree(schema);
+    }
+}
+
+/* Receives each validation message: line (0 when unknown) and the text (never NULL). */
+typedef void (*portti_schema_sink)(void *user, int line, const char *msg);
+
+struct schema_sink {
+    portti_schema_sink sink;
+    void *user;
+};
+
+static void schema_error_cb(void *ctx, xmlErrorPtr err) {
+    struct schema_sink *s = (struct schema_sink *)ctx;
+    if (err == NULL || s == NULL || err->level == XML_ERR_WARNING) {
+        return;
+    }
+    s->sink(s->user, err->line, err->message != NULL ? err->message : "invalid");
+}
+
+/* Validates `doc` against `schema` with a fresh validation context: no options (nothing is
+ * added to the tree, xsi:schemaLocation hints are ignored as a schema is given). 0 valid, >0
+ * invalid (the messages went to `sink`), -1 internal error. */
+int portti_schema_validate(xmlSchemaPtr schema, xmlDocPtr doc, portti_schema_sink sink,
+                           void *user) {
+    xmlSchemaValidCtxtPtr vctxt;
+    struct schema_sink s;
+    int rc;
+
+    if (schema == NULL || doc == NULL || sink == NULL) {
+        return -1;
+    }
+    vctxt = xmlSchemaNewValidCtxt(schema);
+    if (vctxt == NULL) {
+        err_append("out of memory");
+        return -1;
+    }
+    s.sink = sink;
+    s.user = user;
+    xmlSchemaSetValidStructuredErrors(vctxt, schema_error_cb, &s);
+    rc = xmlSchemaValidateDoc(vctxt, doc);
+    xmlSchemaFreeValidCtxt(vctxt);
+    return rc;
 }

@@ -85,6 +85,10 @@ impl Doc {
         Ok(doc)
     }
 
+    pub(crate) fn as_ptr(&self) -> *mut ffi::XmlDoc {
+        self.ptr.as_ptr()
+    }
+
     pub(crate) fn root(&self) -> Option<Node<'_>> {
         // SAFETY: doc is live.
         Node::new(unsafe { ffi::portti_root(self.ptr.as_ptr()) })

@@ -61,6 +61,9 @@ pub enum XmlSecError {
     /// the plaintext failed is not told apart (padding and format oracles).
     #[error("decryption failed")]
     DecryptionFailed,
+    /// An XML Schema file that could not be read or compiled ([`crate::Schema::from_file`]).
+    #[error("XML Schema could not be compiled: {0}")]
+    Schema(String),
     #[error("libxmlsec1 failed: {0}")]
     Library(String),
 }

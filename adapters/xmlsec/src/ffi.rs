@@ -17,6 +17,10 @@ macro_rules! opaque {
 opaque!(XmlDoc);
 opaque!(XmlNode);
 opaque!(XmlSecKey);
+opaque!(XmlSchema);
+
+/// Receives one schema validation message: user pointer, line (0 unknown), NUL-terminated text.
+pub(crate) type SchemaSink = unsafe extern "C" fn(user: *mut c_void, line: c_int, msg: *const c_char);
 
 pub(crate) const VALID: c_int = 0;
 pub(crate) const DIGEST_MISMATCH: c_int = 1;
@@ -70,4 +74,13 @@ extern "C" {
 
     pub(crate) fn portti_sign(sig: *mut XmlNode, key: *mut XmlSecKey) -> c_int;
     pub(crate) fn portti_verify(sig: *mut XmlNode, key: *mut XmlSecKey) -> c_int;
+
+    pub(crate) fn portti_schema_load(path: *const c_char) -> *mut XmlSchema;
+    pub(crate) fn portti_schema_free(schema: *mut XmlSchema);
+    pub(crate) fn portti_schema_validate(
+        schema: *mut XmlSchema,
+        doc: *mut XmlDoc,
+        sink: SchemaSink,
+        user: *mut c_void,
+    ) -> c_int;
 }

@@ -1,6 +1,7 @@
 //! XML signatures through libxmlsec1 and its OpenSSL engine: enveloped signing of templates and
 //! strict verification against pinned certificates; and XML Encryption of one element (SAML
-//! EncryptedAssertion): [`decrypt_element`] and [`encrypt_element`].
+//! EncryptedAssertion): [`decrypt_element`] and [`encrypt_element`]; and XML Schema validation
+//! of whole documents with libxml2 ([`Schema`]).
 //!
 //! libxmlsec1 does all canonicalisation, digesting and signing; this crate decides *what* may be
 //! signed or accepted and turns every failure into an [`XmlSecError`].
@@ -8,21 +9,25 @@
 //! Global state (process-wide, set once on first use, see `csrc/shim.c`): libxml2, libxmlsec1
 //! and its OpenSSL engine are initialised once; libxmlsec1's error callback is replaced by one
 //! that writes into a thread-local buffer (nothing is printed to stderr); libxmlsec1's IO
-//! callbacks are removed, so no Reference in this process can read a file or URL. Every call
-//! otherwise builds its own document, keys and signature context and frees them before
-//! returning, so the API can be used from many threads at once.
+//! callbacks are removed, so no Reference in this process can read a file or URL; libxml2's
+//! external entity loader is replaced by its no-network one (`xmlNoNetExternalEntityLoader`),
+//! so nothing libxml2 loads in this process (schema includes in particular) comes from HTTP or
+//! FTP. Every call otherwise builds its own document, keys and signature context and frees them
+//! before returning, so the API can be used from many threads at once.
 
 mod doc;
 mod enc;
 mod error;
 mod ffi;
 mod inspect;
+mod schema;
 
 #[cfg(test)]
 mod tests;
 
 pub use enc::{decrypt_element, encrypt_element, DataAlgorithm, ElementName, EncryptionAlgorithms, KeyTransport};
 pub use error::XmlSecError;
+pub use schema::{Schema, SchemaErrorKind, SchemaErrors, SchemaMessage, MAX_SCHEMA_MESSAGES};
 
 use doc::{init, last_error, Doc, Key};
 

@@ -958,3 +958,4 @@ fn library_errors_are_captured() {
 }
 
 mod encryption;
+mod schema;

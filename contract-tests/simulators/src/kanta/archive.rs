@@ -4,7 +4,7 @@
 use super::ack::{self, Ack, Detail, QueryResult};
 use super::message::{self, Content, Header, Invalidation, WrappedDocument};
 use super::xml::{self, HL7};
-use super::{cda, signature, DocumentStatus, Inner, Operation, Sim, StoredDocument};
+use super::{cda, schema, signature, DocumentStatus, Inner, Operation, Sim, StoredDocument};
 use chrono::Utc;
 
 pub const XML_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -116,6 +116,11 @@ fn archive(sim: &Sim, sender: &str, operation: Operation, wrapped: WrappedDocume
         Ok(checked) => checked,
         Err(text) => return rejected("AE", "SCHEMA_INVALID", text),
     };
+    if let Some(cda_schema) = &sim.cda_schema {
+        if let Err(text) = schema::check(cda_schema, &wrapped.cda) {
+            return rejected("AE", "SCHEMA_INVALID", text);
+        }
+    }
     if let Err(text) = signature::check(&wrapped.cda, &doc, &sim.trust) {
         return rejected("AE", "SIGNATURE_INVALID", text);
     }
@@ -360,6 +365,115 @@ fn fetch(sim: &Sim, sender: &str, query_id: String, oid: &str) -> Ack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kanta::{schema, Config, Interactions};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    fn new_sim(with_schema: bool) -> Sim {
+        let config = Config::sandbox();
+        let pems = config.trusted_signers.iter().map(|p| p.read().unwrap()).collect();
+        Sim {
+            inner: Mutex::new(Inner {
+                documents: Vec::new(),
+                by_oid: HashMap::new(),
+                archive_counts: HashMap::new(),
+                faults: Vec::new(),
+                request_log: Vec::new(),
+            }),
+            path: config.path,
+            receiver_oid: config.receiver_oid,
+            interactions: Interactions::default(),
+            processing_codes: config.processing_codes,
+            senders: config.senders,
+            trust: signature::Trust::new(pems).unwrap(),
+            max_body_bytes: config.max_body_bytes,
+            cda_schema: with_schema.then(|| portti_xmlsec::Schema::from_file(schema::committed_schema()).unwrap()),
+        }
+    }
+
+    const KEEPER: &str = "1.2.246.10.853.10.1";
+    const SENDER: &str = "1.2.246.10.853.10.2";
+    const OID: &str = "1.2.246.10.853.10.3.77";
+    const PERSON: &str = "010101-123N";
+
+    /// A document that meets the Finnish header rules (as tests/kanta_support builds them), unsigned;
+    /// `in_author` goes into `author/assignedAuthor` after its `id`.
+    fn cda(in_author: &str) -> Vec<u8> {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:hl7fi="urn:hl7finland">
+  <realmCode code="FI"/>
+  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+  <templateId root="1.2.246.777.11.2016.11"/>
+  <id root="{OID}"/>
+  <code code="SOSKERTOMUS" codeSystem="1.2.246.537.6.12.2002" displayName="Asiakaskertomus"/>
+  <title>Asiakaskertomus</title>
+  <effectiveTime value="20260301101500"/>
+  <confidentialityCode code="3" codeSystem="1.2.246.537.5.40228"/>
+  <languageCode code="fi-FI"/>
+  <setId root="{OID}"/>
+  <versionNumber value="1"/>
+  <hl7fi:localHeader>
+    <hl7fi:serviceTask code="10" codeSystem="1.2.246.537.6.1221"/>
+    <hl7fi:documentGroup code="1" codeSystem="1.2.246.537.6.1505"/>
+    <hl7fi:serviceProcess code="2" codeSystem="1.2.246.537.6.1277"/>
+    <hl7fi:registryKeeper><hl7fi:id root="{KEEPER}"/><hl7fi:municipality code="853" codeSystem="1.2.246.537.6.21"/></hl7fi:registryKeeper>
+    <hl7fi:retentionPeriodClass code="1"/>
+    <hl7fi:fileFormat code="1"/>
+  </hl7fi:localHeader>
+  <recordTarget><patientRole><id root="1.2.246.21" extension="{PERSON}"/><patient><name><given>Testi</given><family>Henkilö</family></name></patient></patientRole></recordTarget>
+  <author><time value="20260301101500"/><assignedAuthor><id root="{SENDER}"/>{in_author}<representedOrganization><id root="{KEEPER}"/><name>Turku</name></representedOrganization></assignedAuthor></author>
+  <custodian><assignedCustodian><representedCustodianOrganization><id root="{KEEPER}"/></representedCustodianOrganization></assignedCustodian></custodian>
+  <documentationOf><serviceEvent><id root="1.2.246.10.853.10.9.1"/><effectiveTime><low value="20260301"/></effectiveTime></serviceEvent></documentationOf>
+  <component><structuredBody><component><section><title>Palvelutarve</title><text><paragraph>Teksti</paragraph></text><hl7fi:json>e30=</hl7fi:json></section></component></structuredBody></component>
+  <hl7fi:signatures/>
+</ClinicalDocument>
+"#
+        )
+        .into_bytes()
+    }
+
+    fn wrapped(cda: Vec<u8>) -> WrappedDocument {
+        WrappedDocument {
+            oid: OID.into(),
+            code: "SOSKERTOMUS".into(),
+            cda,
+            set_id: OID.into(),
+            version: 1,
+            person: PERSON.into(),
+            custodian: KEEPER.into(),
+            parent: None,
+        }
+    }
+
+    fn codes(ack: &Ack) -> Vec<&str> {
+        ack.details.iter().map(|d| d.code.as_str()).collect()
+    }
+
+    #[test]
+    fn schema_check_comes_after_the_finnish_header_and_before_the_signature() {
+        let sim = new_sim(true);
+        // Schema-valid once hl7fi: is removed: the archive goes on to the (missing) signature.
+        let ack = archive(&sim, SENDER, Operation::Archive, wrapped(cda("")));
+        assert_eq!(codes(&ack), ["SIGNATURE_INVALID"], "{:?}", ack.details[0].text);
+
+        // An element CDA R2 does not allow, deep in the header (the Finnish checks do not look there).
+        let ack = archive(&sim, SENDER, Operation::Archive, wrapped(cda("<bogusElement/>")));
+        assert_eq!(ack.type_code, "AE");
+        assert_eq!(codes(&ack), ["SCHEMA_INVALID"]);
+        let text = &ack.details[0].text;
+        assert!(text.contains("line 23: "), "{text}");
+        assert!(text.contains("bogusElement") && text.contains("not expected"), "{text}");
+
+        // Without a schema configured, the same document gets to the signature check.
+        let ack = archive(
+            &new_sim(false),
+            SENDER,
+            Operation::Archive,
+            wrapped(cda("<bogusElement/>")),
+        );
+        assert_eq!(codes(&ack), ["SIGNATURE_INVALID"]);
+    }
 
     #[test]
     fn content_types() {

@@ -33,7 +33,11 @@
 //!    `NOT_AUTHORISED`. A search returns only documents of the registry keepers the sender may act for.
 //! 3. The embedded CDA (archive, new version): well-formed, `ClinicalDocument` in `urn:hl7-org:v3`, the
 //!    Finnish header elements of WIRE.md present and valued, the CDA R2 header elements in schema order,
-//!    `hl7fi:json` Base64 of UTF-8 JSON → else `AE` `SCHEMA_INVALID` naming the element.
+//!    `hl7fi:json` Base64 of UTF-8 JSON → else `AE` `SCHEMA_INVALID` naming the element. Then, when
+//!    [`Config::cda_schema`] is set (the sandbox: the committed HL7 CDA R2 schema), the document with every
+//!    `urn:hl7finland` element (with its subtree, `hl7fi:signatures` included) and attribute removed must
+//!    validate against that schema → else `AE` `SCHEMA_INVALID` with libxml2's first message (its line is
+//!    the line in the document as sent).
 //! 4. The system signature: `hl7fi:signatures` the last child of `ClinicalDocument`, exactly one
 //!    `ds:Signature` with the algorithms WIRE.md fixes, verifying against [`Config::trusted_signers`] → else
 //!    `AE` `SIGNATURE_INVALID`.
@@ -91,6 +95,7 @@ mod cda;
 mod control;
 pub mod faults;
 mod message;
+mod schema;
 mod server;
 mod signature;
 mod xml;
@@ -219,6 +224,11 @@ pub struct Config {
     pub trusted_signers: Vec<Pem>,
     /// The largest message body (`413` beyond).
     pub max_body_bytes: usize,
+    /// The HL7 CDA R2 XML schema (`CDA.xsd`, which includes the rest relative to itself) that archived
+    /// documents must validate against once their `urn:hl7finland` extensions are removed; None skips the
+    /// check. Compiled once at start (an unreadable schema fails [`start`]); local files only, never the
+    /// network.
+    pub cda_schema: Option<PathBuf>,
 }
 
 fn certs_example() -> PathBuf {
@@ -248,6 +258,7 @@ impl Config {
                 .map(|m| Pem::File(certs.join(format!("kanta-signing-{m}.pem"))))
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cda_schema: Some(schema::committed_schema()),
         }
     }
 }
@@ -378,6 +389,7 @@ pub(crate) struct Sim {
     senders: BTreeMap<String, Vec<String>>,
     trust: signature::Trust,
     max_body_bytes: usize,
+    cda_schema: Option<portti_xmlsec::Schema>,
 }
 
 impl Sim {
@@ -509,6 +521,14 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
         pems.push(pem.read()?);
     }
     let trust = signature::Trust::new(pems)?;
+    let cda_schema = config
+        .cda_schema
+        .as_ref()
+        .map(|path| {
+            portti_xmlsec::Schema::from_file(path)
+                .map_err(|e| anyhow::anyhow!("the CDA schema {} cannot be used: {e}", path.display()))
+        })
+        .transpose()?;
     let sim = Arc::new(Sim {
         inner: Mutex::new(Inner {
             documents: Vec::new(),
@@ -524,6 +544,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
         senders: config.senders,
         trust,
         max_body_bytes: config.max_body_bytes,
+        cda_schema,
     });
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
