@@ -382,10 +382,17 @@ async fn a_failing_organisation_opens_its_own_circuit_and_the_other_is_unaffecte
     )
     .await
     .unwrap();
-    // Nobody listens here: every call for 853 fails to connect.
+    // Every call for 853 has its connection dropped at once. (A merely closed port could be
+    // taken by another loopback server of the same test run before the calls are made.)
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
+        port
     };
     let adapter = |org: &str, base_url: String| {
         let password_file = data.path().join(format!("messages-{org}.password"));
