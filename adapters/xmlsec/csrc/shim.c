@@ -35,6 +35,7 @@
 #include <xmlsec/list.h>
 #include <xmlsec/openssl/app.h>
 #include <xmlsec/openssl/crypto.h>
+#include <xmlsec/openssl/evp.h>
 #include <xmlsec/openssl/x509.h>
 
 #include <openssl/bio.h>
@@ -324,10 +325,192 @@ static int fits_xmlsec_size(size_t len) {
     return (size_t)(xmlSecSize)len == len;
 }
 
+/* 2 an RSA private key, 1 an RSA public key, 0 anything else. */
+static int xmlsec_key_rsa_kind(xmlSecKeyPtr key) {
+    xmlSecKeyDataPtr value = xmlSecKeyGetValue(key);
+    if (value == NULL || !xmlSecKeyDataCheckId(value, xmlSecOpenSSLKeyDataRsaId)) {
+        return 0;
+    }
+    return (xmlSecKeyDataGetType(value) & xmlSecKeyDataTypePrivate) != 0 ? 2 : 1;
+}
+
+/* Parsed key material: what libxmlsec1's own loaders made of a PEM (the EVP_PKEY of the key
+ * value and the certificates of its X509 data), each object held by one reference of ours.
+ * Immutable once made, so any number of threads may use one at the same time: the OpenSSL
+ * objects are only read (signing, decrypting, serialising a certificate are read-only uses of
+ * a fully constructed EVP_PKEY or X509, as in a TLS server sharing its key and chain between
+ * connections) and their reference counts are atomic. No libxmlsec1 object is shared: every
+ * operation makes its own xmlSecKey with portti_key_instance and its context owns and destroys
+ * it. Made once per distinct PEM by the Rust side (see src/keys.rs), never decoded again. */
+struct portti_key {
+    EVP_PKEY *pkey;
+    X509 *key_cert;         /* the X509 data's key certificate, if the loader set one */
+    STACK_OF(X509) *certs;  /* the X509 data's certificates; NULL when the key has no X509 data */
+    int rsa_kind;           /* xmlsec_key_rsa_kind of the loaded key */
+};
+typedef struct portti_key portti_key;
+
+void portti_key_free(portti_key *k) {
+    if (k == NULL) {
+        return;
+    }
+    EVP_PKEY_free(k->pkey);
+    X509_free(k->key_cert);
+    sk_X509_pop_free(k->certs, X509_free);
+    OPENSSL_free(k);
+}
+
+int portti_key_rsa_kind(const portti_key *k) {
+    return k->rsa_kind;
+}
+
+/* A new xmlSecKey with the same content as the key `k` was taken from: its own key value and
+ * X509 data holding new references to the shared EVP_PKEY and certificates. Nothing is
+ * decoded. NULL on failure. The caller owns the result (a context destroys it). */
+static xmlSecKeyPtr portti_key_instance(const portti_key *k) {
+    xmlSecKeyPtr key;
+    xmlSecKeyDataPtr value, x509;
+    int i;
+
+    key = xmlSecKeyCreate();
+    if (key == NULL) {
+        return NULL;
+    }
+    if (EVP_PKEY_up_ref(k->pkey) != 1) {
+        goto fail;
+    }
+    value = xmlSecOpenSSLEvpKeyAdopt(k->pkey);
+    if (value == NULL) {
+        EVP_PKEY_free(k->pkey);
+        goto fail;
+    }
+    if (xmlSecKeySetValue(key, value) < 0) {
+        xmlSecKeyDataDestroy(value);
+        goto fail;
+    }
+    if (k->certs == NULL) {
+        return key;
+    }
+    x509 = xmlSecKeyEnsureData(key, xmlSecOpenSSLKeyDataX509Id);
+    if (x509 == NULL) {
+        goto fail;
+    }
+    if (k->key_cert != NULL) {
+        if (X509_up_ref(k->key_cert) != 1) {
+            goto fail;
+        }
+        if (xmlSecOpenSSLKeyDataX509AdoptKeyCert(x509, k->key_cert) < 0) {
+            X509_free(k->key_cert);
+            goto fail;
+        }
+    }
+    for (i = 0; i < sk_X509_num(k->certs); ++i) {
+        X509 *c = sk_X509_value(k->certs, i);
+        if (X509_up_ref(c) != 1) {
+            goto fail;
+        }
+        if (xmlSecOpenSSLKeyDataX509AdoptCert(x509, c) < 0) {
+            X509_free(c);
+            goto fail;
+        }
+    }
+    return key;
+fail:
+    err_append("the key could not be instantiated");
+    xmlSecKeyDestroy(key);
+    return NULL;
+}
+
+/* Takes over `loaded` (a key fresh from a libxmlsec1 loader): keeps references to its
+ * EVP_PKEY and certificates, destroys it. NULL (with the reason in the error buffer) when
+ * it holds anything portti_key_instance could not rebuild. */
+static portti_key *portti_key_from_loaded(xmlSecKeyPtr loaded) {
+    portti_key *k = NULL;
+    xmlSecKeyDataPtr value, data;
+    xmlSecSize i, n;
+    EVP_PKEY *pkey;
+    xmlSecKeyPtr check = NULL;
+
+    if (loaded == NULL) {
+        return NULL;
+    }
+    value = xmlSecKeyGetValue(loaded);
+    /* Every asymmetric key value of the OpenSSL engine is an EVP key (anything else fails
+     * libxmlsec1's own type check here and yields NULL). */
+    if (value == NULL || (pkey = xmlSecOpenSSLEvpKeyDataGetEvp(value)) == NULL) {
+        err_append("unsupported key value");
+        goto done;
+    }
+    if (loaded->name != NULL) {
+        err_append("unexpected key name");
+        goto done;
+    }
+    k = OPENSSL_zalloc(sizeof(*k));
+    if (k == NULL || EVP_PKEY_up_ref(pkey) != 1) {
+        OPENSSL_free(k);
+        k = NULL;
+        err_append("out of memory");
+        goto done;
+    }
+    k->pkey = pkey;
+    k->rsa_kind = xmlsec_key_rsa_kind(loaded);
+    n = (loaded->dataList != NULL) ? xmlSecPtrListGetSize(loaded->dataList) : 0;
+    for (i = 0; i < n; ++i) {
+        xmlSecSize j, m;
+        X509 *kc;
+        data = (xmlSecKeyDataPtr)xmlSecPtrListGetItem(loaded->dataList, i);
+        if (data == NULL) {
+            continue;
+        }
+        if (!xmlSecKeyDataCheckId(data, xmlSecOpenSSLKeyDataX509Id) || k->certs != NULL ||
+            xmlSecOpenSSLKeyDataX509GetCrlsSize(data) != 0) {
+            err_append("unexpected key data");
+            goto fail;
+        }
+        k->certs = sk_X509_new_null();
+        if (k->certs == NULL) {
+            goto fail;
+        }
+        kc = xmlSecOpenSSLKeyDataX509GetKeyCert(data);
+        if (kc != NULL) {
+            if (X509_up_ref(kc) != 1) {
+                goto fail;
+            }
+            k->key_cert = kc;
+        }
+        m = xmlSecOpenSSLKeyDataX509GetCertsSize(data);
+        for (j = 0; j < m; ++j) {
+            X509 *c = xmlSecOpenSSLKeyDataX509GetCert(data, j);
+            if (c == NULL || X509_up_ref(c) != 1) {
+                goto fail;
+            }
+            if (sk_X509_push(k->certs, c) <= 0) {
+                X509_free(c);
+                goto fail;
+            }
+        }
+    }
+    /* Fail now, not on first use, if the key cannot be rebuilt. */
+    check = portti_key_instance(k);
+    if (check == NULL || xmlsec_key_rsa_kind(check) != k->rsa_kind) {
+        goto fail;
+    }
+    goto done;
+fail:
+    portti_key_free(k);
+    k = NULL;
+done:
+    if (check != NULL) {
+        xmlSecKeyDestroy(check);
+    }
+    xmlSecKeyDestroy(loaded);
+    return k;
+}
+
 /* Private key (PEM) plus its certificate (PEM, goes into KeyInfo/X509Data when the template
- * asks for it). Destroy with portti_key_free. */
-xmlSecKeyPtr portti_load_private_key(const unsigned char *key, size_t key_len,
-                                     const unsigned char *cert, size_t cert_len) {
+ * asks for it). Free with portti_key_free. */
+portti_key *portti_load_private_key(const unsigned char *key, size_t key_len,
+                                    const unsigned char *cert, size_t cert_len) {
     xmlSecKeyPtr k;
     if (!fits_xmlsec_size(key_len) || !fits_xmlsec_size(cert_len)) {
         err_append("key or certificate too large");
@@ -343,23 +526,28 @@ xmlSecKeyPtr portti_load_private_key(const unsigned char *key, size_t key_len,
         xmlSecKeyDestroy(k);
         return NULL;
     }
-    return k;
+    return portti_key_from_loaded(k);
 }
 
-/* Public key taken from one PEM certificate. Destroy with portti_key_free. */
-xmlSecKeyPtr portti_load_cert_key(const unsigned char *cert, size_t cert_len) {
+/* Public key taken from one PEM certificate (which goes into KeyInfo/X509Data when asked for).
+ * Free with portti_key_free. */
+portti_key *portti_load_cert_key(const unsigned char *cert, size_t cert_len) {
     if (!fits_xmlsec_size(cert_len)) {
         err_append("certificate too large");
         return NULL;
     }
-    return xmlSecOpenSSLAppKeyLoadMemory(cert, (xmlSecSize)cert_len, xmlSecKeyDataFormatCertPem,
-                                         NULL, (void *)no_password_cb, NULL);
+    return portti_key_from_loaded(xmlSecOpenSSLAppKeyLoadMemory(
+        cert, (xmlSecSize)cert_len, xmlSecKeyDataFormatCertPem, NULL, (void *)no_password_cb, NULL));
 }
 
-void portti_key_free(xmlSecKeyPtr key) {
-    if (key != NULL) {
-        xmlSecKeyDestroy(key);
+/* A private key (PEM) alone, for decryption. Free with portti_key_free. */
+portti_key *portti_load_private_key_only(const unsigned char *key, size_t key_len) {
+    if (!fits_xmlsec_size(key_len)) {
+        err_append("key too large");
+        return NULL;
     }
+    return portti_key_from_loaded(xmlSecOpenSSLAppKeyLoadMemory(
+        key, (xmlSecSize)key_len, xmlSecKeyDataFormatPem, NULL, (void *)no_password_cb, NULL));
 }
 
 /* 0 the certificate belongs to the private key, 1 it does not, -1 either does not parse. */
@@ -417,8 +605,8 @@ static int restrict_ctx(xmlSecDSigCtxPtr ctx, xmlSecPtrListPtr ref_transforms) {
     return 0;
 }
 
-/* Signs the template `sig` in place with a copy of `key`. 0 ok, -1 failure. */
-int portti_sign(xmlNodePtr sig, xmlSecKeyPtr key) {
+/* Signs the template `sig` in place with an instance of `key`. 0 ok, -1 failure. */
+int portti_sign(xmlNodePtr sig, const portti_key *key) {
     xmlSecPtrList ref_transforms;
     xmlSecDSigCtxPtr ctx;
     int ret = -1;
@@ -434,7 +622,7 @@ int portti_sign(xmlNodePtr sig, xmlSecKeyPtr key) {
     if (restrict_ctx(ctx, &ref_transforms) < 0) {
         goto done;
     }
-    ctx->signKey = xmlSecKeyDuplicate(key);
+    ctx->signKey = portti_key_instance(key);
     if (ctx->signKey == NULL) {
         goto done;
     }
@@ -452,7 +640,7 @@ done:
 /* Verifies `sig` with exactly `key` (KeyInfo is never consulted: the key is preset and there is
  * no keys manager). Returns PORTTI_VALID, PORTTI_DIGEST_MISMATCH, PORTTI_SIGNATURE_MISMATCH or
  * PORTTI_ERROR. */
-int portti_verify(xmlNodePtr sig, xmlSecKeyPtr key) {
+int portti_verify(xmlNodePtr sig, const portti_key *key) {
     xmlSecPtrList ref_transforms;
     xmlSecDSigCtxPtr ctx;
     xmlSecSize i, n;
@@ -469,7 +657,7 @@ int portti_verify(xmlNodePtr sig, xmlSecKeyPtr key) {
     if (restrict_ctx(ctx, &ref_transforms) < 0) {
         goto done;
     }
-    ctx->signKey = xmlSecKeyDuplicate(key);
+    ctx->signKey = portti_key_instance(key);
     if (ctx->signKey == NULL) {
         goto done;
     }
@@ -528,25 +716,6 @@ static xmlSecTransformId data_transform(int alg, size_t *key_len) {
         *key_len = 0;
         return xmlSecTransformIdUnknown;
     }
-}
-
-/* 2 an RSA private key, 1 an RSA public key, 0 anything else. */
-int portti_key_rsa_kind(xmlSecKeyPtr key) {
-    xmlSecKeyDataPtr value = xmlSecKeyGetValue(key);
-    if (value == NULL || !xmlSecKeyDataCheckId(value, xmlSecOpenSSLKeyDataRsaId)) {
-        return 0;
-    }
-    return (xmlSecKeyDataGetType(value) & xmlSecKeyDataTypePrivate) != 0 ? 2 : 1;
-}
-
-/* A private key (PEM) alone, for decryption. Destroy with portti_key_free. */
-xmlSecKeyPtr portti_load_private_key_only(const unsigned char *key, size_t key_len) {
-    if (!fits_xmlsec_size(key_len)) {
-        err_append("key too large");
-        return NULL;
-    }
-    return xmlSecOpenSSLAppKeyLoadMemory(key, (xmlSecSize)key_len, xmlSecKeyDataFormatPem, NULL,
-                                         (void *)no_password_cb, NULL);
 }
 
 /* The fences on every encryption context: exactly one cipher transform, no URI of any kind
@@ -664,7 +833,7 @@ static int tidy_enc_subtree(xmlNodePtr top) {
  * session key) whose KeyInfo holds one EncryptedKey: the session key wrapped with RSA-OAEP
  * (MGF1/SHA-1, DigestMethod SHA-1) for `recipient` (a public RSA key from a certificate, which
  * goes into the EncryptedKey's KeyInfo/X509Data). 0 ok, -1 failure. */
-int portti_encrypt(xmlNodePtr node, xmlSecKeyPtr recipient, int data_alg, int key_transport) {
+int portti_encrypt(xmlNodePtr node, const portti_key *recipient, int data_alg, int key_transport) {
     unsigned char session[PORTTI_MAX_SESSION_KEY];
     size_t key_len = 0;
     xmlSecTransformId data_id = data_transform(data_alg, &key_len);
@@ -730,7 +899,7 @@ int portti_encrypt(xmlNodePtr node, xmlSecKeyPtr recipient, int data_alg, int ke
             0) {
         goto done_in_doc;
     }
-    kctx->encKey = xmlSecKeyDuplicate(recipient);
+    kctx->encKey = portti_key_instance(recipient);
     if (kctx->encKey == NULL) {
         goto done_in_doc;
     }
@@ -791,7 +960,8 @@ static int one_element_child(xmlNodePtr parent) {
  * reported: a failed key unwrap goes on with a random session key, so that whether the RSA
  * step, the padding/tag or the XML of the plaintext failed is not told apart by the result.
  * On success `enc_data` has been replaced by exactly one element. 0 ok, -1 failure. */
-int portti_decrypt(xmlNodePtr enc_data, xmlNodePtr enc_key, xmlSecKeyPtr priv, int data_alg) {
+int portti_decrypt(xmlNodePtr enc_data, xmlNodePtr enc_key, const portti_key *priv,
+                   int data_alg) {
     unsigned char session[PORTTI_MAX_SESSION_KEY];
     size_t key_len = 0;
     xmlSecTransformId data_id = data_transform(data_alg, &key_len);
@@ -818,7 +988,7 @@ int portti_decrypt(xmlNodePtr enc_data, xmlNodePtr enc_key, xmlSecKeyPtr priv, i
     if (kctx == NULL) {
         goto done;
     }
-    kctx->encKey = xmlSecKeyDuplicate(priv);
+    kctx->encKey = portti_key_instance(priv);
     if (kctx->encKey == NULL) {
         goto done;
     }

@@ -6,7 +6,8 @@
 //! CipherReference), no keys manager and a preset key (so KeyInfo, KeyName, RetrievalMethod
 //! can never yield a key).
 
-use crate::doc::{init, last_error, Doc, Key, Node, RsaKind};
+use crate::doc::{init, last_error, Doc, Node};
+use crate::keys::{Key, RsaKind};
 use crate::{ffi, uri, XmlSecError};
 
 /// A namespace-qualified element name. `namespace` "" means no namespace.

@@ -16,7 +16,8 @@ macro_rules! opaque {
 
 opaque!(XmlDoc);
 opaque!(XmlNode);
-opaque!(XmlSecKey);
+// csrc/shim.c `portti_key`: parsed key material, immutable, shared by threads (src/keys.rs).
+opaque!(PorttiKey);
 opaque!(XmlSchema);
 
 /// Receives one schema validation message: user pointer, line (0 unknown), NUL-terminated text.
@@ -52,28 +53,28 @@ extern "C" {
         key_len: usize,
         cert: *const u8,
         cert_len: usize,
-    ) -> *mut XmlSecKey;
-    pub(crate) fn portti_load_cert_key(cert: *const u8, cert_len: usize) -> *mut XmlSecKey;
-    pub(crate) fn portti_key_free(key: *mut XmlSecKey);
+    ) -> *mut PorttiKey;
+    pub(crate) fn portti_load_cert_key(cert: *const u8, cert_len: usize) -> *mut PorttiKey;
+    pub(crate) fn portti_load_private_key_only(key: *const u8, key_len: usize) -> *mut PorttiKey;
+    pub(crate) fn portti_key_free(key: *mut PorttiKey);
+    pub(crate) fn portti_key_rsa_kind(key: *const PorttiKey) -> c_int;
     pub(crate) fn portti_check_key_cert(key: *const u8, key_len: usize, cert: *const u8, cert_len: usize) -> c_int;
 
-    pub(crate) fn portti_key_rsa_kind(key: *mut XmlSecKey) -> c_int;
-    pub(crate) fn portti_load_private_key_only(key: *const u8, key_len: usize) -> *mut XmlSecKey;
     pub(crate) fn portti_encrypt(
         node: *mut XmlNode,
-        recipient: *mut XmlSecKey,
+        recipient: *const PorttiKey,
         data_alg: c_int,
         key_transport: c_int,
     ) -> c_int;
     pub(crate) fn portti_decrypt(
         enc_data: *mut XmlNode,
         enc_key: *mut XmlNode,
-        private_key: *mut XmlSecKey,
+        private_key: *const PorttiKey,
         data_alg: c_int,
     ) -> c_int;
 
-    pub(crate) fn portti_sign(sig: *mut XmlNode, key: *mut XmlSecKey) -> c_int;
-    pub(crate) fn portti_verify(sig: *mut XmlNode, key: *mut XmlSecKey) -> c_int;
+    pub(crate) fn portti_sign(sig: *mut XmlNode, key: *const PorttiKey) -> c_int;
+    pub(crate) fn portti_verify(sig: *mut XmlNode, key: *const PorttiKey) -> c_int;
 
     pub(crate) fn portti_schema_load(path: *const c_char) -> *mut XmlSchema;
     pub(crate) fn portti_schema_free(schema: *mut XmlSchema);

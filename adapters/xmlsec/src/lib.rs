@@ -12,14 +12,18 @@
 //! callbacks are removed, so no Reference in this process can read a file or URL; libxml2's
 //! external entity loader is replaced by its no-network one (`xmlNoNetExternalEntityLoader`),
 //! so nothing libxml2 loads in this process (schema includes in particular) comes from HTTP or
-//! FTP. Every call otherwise builds its own document, keys and signature context and frees them
-//! before returning, so the API can be used from many threads at once.
+//! FTP. Keys and certificates are decoded once per distinct PEM and kept in a process-wide,
+//! bounded cache (64 entries, oldest evicted first, a mutex around the map; see `src/keys.rs`),
+//! and a [`VerifyPolicy`] holds its decoded certificates. Every call otherwise builds its own
+//! document, libxmlsec1 key objects and signature or encryption context and frees them before
+//! returning, so the API can be used from many threads at once.
 
 mod doc;
 mod enc;
 mod error;
 mod ffi;
 mod inspect;
+mod keys;
 mod schema;
 
 #[cfg(test)]
@@ -29,7 +33,8 @@ pub use enc::{decrypt_element, encrypt_element, DataAlgorithm, ElementName, Encr
 pub use error::XmlSecError;
 pub use schema::{Schema, SchemaErrorKind, SchemaErrors, SchemaMessage, MAX_SCHEMA_MESSAGES};
 
-use doc::{init, last_error, Doc, Key};
+use doc::{init, last_error, Doc};
+use keys::Key;
 
 /// Algorithm and namespace URIs, for building signature templates.
 pub mod uri {
@@ -99,7 +104,8 @@ impl IdAttribute {
 
 #[derive(Clone)]
 struct TrustedCert {
-    pem: Vec<u8>,
+    /// Its public key, decoded once (shared with the process-wide key cache, see `keys`).
+    key: Key,
     /// The DER as base64 without whitespace, to compare with KeyInfo for error messages only.
     der_b64: String,
 }
@@ -133,9 +139,12 @@ impl VerifyPolicy {
         let mut trusted = Vec::new();
         for pem in trusted_cert_pems {
             for cert in split_pem_certificates(pem.as_ref())? {
-                // Fail at configuration time, not on the first message.
-                Key::from_cert(&cert.pem)?;
-                trusted.push(cert);
+                // Decoded here, once (or taken from the key cache): fails at configuration time,
+                // not on the first message, and costs nothing per verification.
+                trusted.push(TrustedCert {
+                    key: Key::from_cert(&cert.pem)?,
+                    der_b64: cert.der_b64,
+                });
             }
         }
         if trusted.is_empty() {
@@ -224,9 +233,9 @@ pub fn verify_enveloped(xml: &[u8], policy: &VerifyPolicy) -> Result<Verified, X
     let mut signature_mismatch = false;
     let mut errors = Vec::new();
     for (index, cert) in policy.trusted.iter().enumerate() {
-        let key = Key::from_cert(&cert.pem)?;
-        // SAFETY: the signature node belongs to `doc` and `key` is live; both outlive the call.
-        match unsafe { ffi::portti_verify(shape.signature.as_ptr(), key.as_ptr()) } {
+        // SAFETY: the signature node belongs to `doc` and the key is live (the policy holds it);
+        // both outlive the call.
+        match unsafe { ffi::portti_verify(shape.signature.as_ptr(), cert.key.as_ptr()) } {
             ffi::VALID => {
                 return Ok(Verified {
                     element: shape.signed_element.local_name(),
@@ -257,9 +266,16 @@ pub fn verify_enveloped(xml: &[u8], policy: &VerifyPolicy) -> Result<Verified, X
     }
 }
 
+/// One CERTIFICATE block, re-encoded.
+struct PemCertificate {
+    pem: Vec<u8>,
+    /// The DER as base64 without whitespace.
+    der_b64: String,
+}
+
 /// Splits PEM text into its CERTIFICATE blocks; any other block (a private key pasted by
 /// mistake) is an error, so that a trust list never silently drops an entry.
-fn split_pem_certificates(pem: &[u8]) -> Result<Vec<TrustedCert>, XmlSecError> {
+fn split_pem_certificates(pem: &[u8]) -> Result<Vec<PemCertificate>, XmlSecError> {
     const BEGIN: &str = "-----BEGIN ";
     const END: &str = "-----END CERTIFICATE-----";
     let text = std::str::from_utf8(pem).map_err(|_| XmlSecError::InvalidKey("certificate PEM is not UTF-8".into()))?;
@@ -280,7 +296,8 @@ fn split_pem_certificates(pem: &[u8]) -> Result<Vec<TrustedCert>, XmlSecError> {
         let end = body
             .find(END)
             .ok_or_else(|| XmlSecError::InvalidKey("PEM certificate without END line".into()))?;
-        let b64: String = body[..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let mut b64 = body[..end].to_owned();
+        b64.retain(|c| !c.is_ascii_whitespace());
         if b64.is_empty() || !b64.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
             return Err(XmlSecError::InvalidKey("PEM certificate body is not base64".into()));
         }
@@ -292,7 +309,7 @@ fn split_pem_certificates(pem: &[u8]) -> Result<Vec<TrustedCert>, XmlSecError> {
         }
         block.push_str(END);
         block.push('\n');
-        out.push(TrustedCert {
+        out.push(PemCertificate {
             pem: block.into_bytes(),
             der_b64: b64,
         });

@@ -957,5 +957,48 @@ fn library_errors_are_captured() {
     }
 }
 
+/// Keys are decoded once per distinct PEM; the cache is bounded, evicts the oldest entry first,
+/// and a policy (or a call) still holding an evicted key keeps a working key.
+#[test]
+fn key_cache_reuses_and_evicts() {
+    init().unwrap();
+    let first = make_identity("cache 0", true);
+    let tmpl = cda_with(&signature_template(
+        uri::ECDSA_SHA256,
+        &std_transforms(),
+        uri::SHA256,
+        "",
+    ));
+    let signed = sign_enveloped(tmpl.as_bytes(), &first.key_pem, &first.cert_pem).unwrap();
+    let policy = trust(&first);
+    assert!(verify_enveloped(&signed, &policy).is_ok());
+
+    let a = Key::from_cert(&first.cert_pem).unwrap();
+    let b = Key::from_cert(&first.cert_pem).unwrap();
+    assert_eq!(a.as_ptr(), b.as_ptr(), "decoded once, shared");
+    let p1 = Key::private(&first.key_pem, &first.cert_pem).unwrap();
+    let p2 = Key::private(&first.key_pem, &first.cert_pem).unwrap();
+    assert_eq!(p1.as_ptr(), p2.as_ptr());
+    assert_ne!(
+        p1.as_ptr(),
+        a.as_ptr(),
+        "a key pair and a certificate are distinct entries"
+    );
+
+    // Fill the cache with other certificates: the first ones are evicted.
+    for i in 1..=keys::CAPACITY {
+        let other = make_identity(&format!("cache {i}"), true);
+        Key::from_cert(&other.cert_pem).unwrap();
+        assert!(keys::cached_count() <= keys::CAPACITY);
+    }
+    let c = Key::from_cert(&first.cert_pem).unwrap();
+    assert_ne!(a.as_ptr(), c.as_ptr(), "evicted, decoded again");
+    // Still usable by whoever held them.
+    assert!(verify_enveloped(&signed, &policy).is_ok());
+    drop((a, b, c, p1, p2));
+    assert!(verify_enveloped(&signed, &policy).is_ok());
+    assert!(sign_enveloped(tmpl.as_bytes(), &first.key_pem, &first.cert_pem).is_ok());
+}
+
 mod encryption;
 mod schema;
