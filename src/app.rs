@@ -387,9 +387,12 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr, &Gateway)) ->
     on_ready(addr, &gateway);
     match &config.tls {
         Some(tls) => api::tls::serve(listener, api::tls::acceptor(tls)?, app, shutdown_signal()).await,
-        None => Ok(axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?),
+        // ConnectInfo: the public help endpoints rate-limit by the peer's address.
+        None => Ok(
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await?,
+        ),
     }
 }
 

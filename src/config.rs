@@ -152,6 +152,10 @@ pub struct LimitSettings {
     /// Requests one API client may have in flight; more get 429.
     pub per_client_concurrency: usize,
     pub page_size_max: u32,
+    /// Help requests (`POST /v1/help-requests`, `POST /help`) one client address may make in
+    /// `help_request_window_s`; more get 429. IPv6 addresses count by their /64. 0 turns it off.
+    pub help_requests_per_window: u32,
+    pub help_request_window_s: u64,
 }
 
 impl Default for Config {
@@ -182,6 +186,8 @@ impl Default for Config {
                 request_timeout_ms: 10_000,
                 per_client_concurrency: 256,
                 page_size_max: 500,
+                help_requests_per_window: 5,
+                help_request_window_s: 600,
             },
             organisations: vec![],
             broker: Default::default(),

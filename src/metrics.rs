@@ -39,6 +39,11 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrganisationLabels {
+    organisation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CircuitLabels {
     service: String,
     organisation: String,
@@ -57,6 +62,10 @@ pub struct Metrics {
     intakes: Family<OutcomeLabels, Counter>,
     commit_batches: Gauge,
     commit_writes: Gauge,
+    help_requests: Family<OutcomeLabels, Counter>,
+    help_requests_overdue: Family<OrganisationLabels, Gauge>,
+    /// Organisations with an overdue gauge, and when the gauges were last refreshed.
+    overdue_state: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<std::time::Instant>)>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -121,7 +130,22 @@ impl Default for Metrics {
             "Writes committed by group commit since start",
             commit_writes.clone(),
         );
+        let help_requests = Family::<OutcomeLabels, Counter>::default();
+        let help_requests_overdue = Family::<OrganisationLabels, Gauge>::default();
+        registry.register(
+            "help_requests",
+            "Help requests from the public button by outcome (accepted, invalid, honeypot, rate_limited)",
+            help_requests.clone(),
+        );
+        registry.register(
+            "help_requests_overdue",
+            "Open cases past their due time, per organiser",
+            help_requests_overdue.clone(),
+        );
         Self {
+            help_requests,
+            help_requests_overdue,
+            overdue_state: Default::default(),
             registry,
             attempts,
             attempt_latency,
@@ -207,6 +231,47 @@ impl Metrics {
     pub fn set_commit_stats(&self, batches: u64, writes: u64) {
         self.commit_batches.set(batches as i64);
         self.commit_writes.set(writes as i64);
+    }
+
+    /// `accepted`, `invalid`, `honeypot`, `rate_limited`.
+    pub fn help_request(&self, outcome: &str) {
+        self.help_requests
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Whether the overdue gauges are older than `every` (and if so, marks them refreshed now).
+    pub fn overdue_refresh_due(&self, now: std::time::Instant, every: Duration) -> bool {
+        let mut state = self.overdue_state.lock().expect("overdue state lock");
+        if state.1.is_some_and(|at| now.saturating_duration_since(at) < every) {
+            return false;
+        }
+        state.1 = Some(now);
+        true
+    }
+
+    /// Sets the overdue gauges; organisations that had overdue cases before and have none now read 0.
+    pub fn set_overdue(&self, counts: &[(String, u64)]) {
+        let mut state = self.overdue_state.lock().expect("overdue state lock");
+        for organisation in &state.0 {
+            if !counts.iter().any(|(o, _)| o == organisation) {
+                self.help_requests_overdue
+                    .get_or_create(&OrganisationLabels {
+                        organisation: organisation.clone(),
+                    })
+                    .set(0);
+            }
+        }
+        for (organisation, n) in counts {
+            self.help_requests_overdue
+                .get_or_create(&OrganisationLabels {
+                    organisation: organisation.clone(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            state.0.insert(organisation.clone());
+        }
     }
 
     pub fn encode(&self) -> String {

@@ -1,10 +1,14 @@
-//! Shared pieces of the contract suites: where the demo certificates are, and HTTPS clients
-//! that trust only the demo CA and present a demo client certificate.
+//! Shared pieces of the contract suites: where the demo certificates are, HTTPS clients that
+//! trust only the demo CA and present a demo client certificate, and the gateway run in-process
+//! with its sandbox simulators on loopback.
 //!
 //! Simulators of the national services (Suomi.fi Messages, Kanta, Identification, ODA) live
 //! beside this file as their adapters are built; each is a real HTTP(S) server on loopback.
 
-use std::path::PathBuf;
+use portti::app::Gateway;
+use portti::config::{Config, SandboxServices};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 /// `certs-example/` of the workspace.
 pub fn certs_dir() -> PathBuf {
@@ -31,4 +35,47 @@ pub fn https_client(identity: Option<&str>) -> anyhow::Result<reqwest::Client> {
         builder = builder.identity(reqwest::Identity::from_pkcs8_pem(&cert, &key)?);
     }
     Ok(builder.build()?)
+}
+
+/// The gateway's config for a suite: it and every sandbox simulator on a free loopback port
+/// (`127.0.0.1:0`), its data in `data`; the rest as [`Config::default`].
+pub fn sandbox_config(data: &Path) -> Config {
+    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+    Config {
+        listen: any_port,
+        data_dir: data.to_path_buf(),
+        sandbox_services: SandboxServices {
+            messages_listen: any_port,
+            kanta_listen: any_port,
+            identification_listen: any_port,
+            mandates_listen: any_port,
+            ..Default::default()
+        },
+        ..Config::default()
+    }
+}
+
+/// Fast broker timings for a suite: polling every 20 ms, retries backing off from 10 ms to 50 ms.
+pub fn fast_broker(config: &mut Config) {
+    config.broker.poll_interval_ms = 20;
+    config.broker.default_policy.base_delay_ms = 10;
+    config.broker.default_policy.max_delay_ms = 50;
+}
+
+/// Run the gateway in a task of its own; once it listens, returns its address and what `pick`
+/// takes from it (a simulator's control, the jobs). Panics when the gateway fails to start.
+pub async fn run_gateway<T, F>(config: Config, pick: F) -> (SocketAddr, T)
+where
+    T: Send + 'static,
+    F: FnOnce(&Gateway) -> T + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        portti::app::run(config, move |addr, gateway: &Gateway| {
+            let _ = tx.send((addr, pick(gateway)));
+        })
+        .await
+        .unwrap();
+    });
+    rx.await.expect("the gateway started")
 }

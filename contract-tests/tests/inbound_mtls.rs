@@ -2,7 +2,7 @@
 //! map to configured API clients; certificates of other CAs never get a connection.
 
 use portti::config::{CertificateClient, Config, TlsSettings};
-use portti_contract_tests::{cert_path, https_client};
+use portti_contract_tests::{cert_path, https_client, run_gateway, sandbox_config};
 use serde_json::{json, Value};
 
 struct Running {
@@ -19,32 +19,15 @@ async fn start() -> Running {
         orgs: vec![org.into()],
     };
     let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
         tls: Some(TlsSettings {
             cert_file: cert_path("gateway.pem"),
             key_file: cert_path("gateway.key"),
             client_ca_file: Some(cert_path("demo-ca.pem")),
             clients: vec![client("ohjaus-853", "853"), client("yhteyskeskus-529", "529")],
         }),
-        sandbox_services: portti::config::SandboxServices {
-            messages_listen: "127.0.0.1:0".parse().unwrap(),
-            kanta_listen: "127.0.0.1:0".parse().unwrap(),
-            identification_listen: "127.0.0.1:0".parse().unwrap(),
-            mandates_listen: "127.0.0.1:0".parse().unwrap(),
-            ..Default::default()
-        },
-        ..Config::default()
+        ..sandbox_config(data.path())
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        portti::app::run(config, move |addr, _| {
-            let _ = tx.send(addr);
-        })
-        .await
-        .unwrap();
-    });
-    let addr = rx.await.unwrap();
+    let (addr, ()) = run_gateway(config, |_| ()).await;
     Running {
         base: format!("https://localhost:{}", addr.port()),
         _data: data,

@@ -2,9 +2,8 @@
 //! and the Kanta adapter (mutual TLS, system signature) to the archive simulator; faults in the
 //! simulator show retries and dead letters; searches and fetches read the archive back.
 
-use portti::app::Gateway;
 use portti::auth::{sandbox, Scope};
-use portti::config::{Config, SandboxServices};
+use portti_contract_tests::{fast_broker, run_gateway, sandbox_config};
 use portti_simulators::kanta::{Control, Fault};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -18,21 +17,8 @@ struct Running {
 
 async fn start() -> Running {
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        sandbox_services: SandboxServices {
-            messages_listen: "127.0.0.1:0".parse().unwrap(),
-            kanta_listen: "127.0.0.1:0".parse().unwrap(),
-            identification_listen: "127.0.0.1:0".parse().unwrap(),
-            mandates_listen: "127.0.0.1:0".parse().unwrap(),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    config.broker.poll_interval_ms = 20;
-    config.broker.default_policy.base_delay_ms = 10;
-    config.broker.default_policy.max_delay_ms = 50;
+    let mut config = sandbox_config(data.path());
+    fast_broker(&mut config);
     config.broker.default_policy.max_attempts = 4;
     let key = sandbox::SigningKey::load_or_create(data.path()).unwrap();
     let token = sandbox::mint(
@@ -52,16 +38,7 @@ async fn start() -> Running {
         600,
     )
     .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        portti::app::run(config, move |addr, gateway: &Gateway| {
-            let control = gateway.kanta_simulator.as_ref().unwrap().control();
-            let _ = tx.send((addr, control));
-        })
-        .await
-        .unwrap();
-    });
-    let (addr, control) = rx.await.unwrap();
+    let (addr, control) = run_gateway(config, |gateway| gateway.kanta_simulator.as_ref().unwrap().control()).await;
     Running {
         base: format!("http://{addr}"),
         token,

@@ -3,8 +3,7 @@
 //! Login → ACS → token → Mandates check → logout (SP- and IdP-initiated), in Finnish and
 //! Swedish, and every attack variant refused with its reason.
 
-use portti::app::Gateway;
-use portti::config::{Config, SandboxServices};
+use portti_contract_tests::{run_gateway, sandbox_config};
 use portti_simulators::suomifi_identification::{AutoPostForm, Control, ResponseOptions, Variant};
 use reqwest::redirect::Policy;
 use std::collections::HashMap;
@@ -19,28 +18,11 @@ struct Running {
 
 async fn start() -> Running {
     let data = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        sandbox_services: SandboxServices {
-            messages_listen: "127.0.0.1:0".parse().unwrap(),
-            kanta_listen: "127.0.0.1:0".parse().unwrap(),
-            identification_listen: "127.0.0.1:0".parse().unwrap(),
-            mandates_listen: "127.0.0.1:0".parse().unwrap(),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        portti::app::run(config, move |addr, gateway: &Gateway| {
-            let idp = gateway.idp_simulator.as_ref().unwrap().control();
-            let _ = tx.send((addr, idp, gateway.jobs.clone()));
-        })
-        .await
-        .unwrap();
-    });
-    let (addr, idp, jobs) = rx.await.unwrap();
+    let (addr, (idp, jobs)) = run_gateway(sandbox_config(data.path()), |gateway| {
+        let idp = gateway.idp_simulator.as_ref().unwrap().control();
+        (idp, gateway.jobs.clone())
+    })
+    .await;
     Running {
         base: format!("http://{addr}"),
         idp,

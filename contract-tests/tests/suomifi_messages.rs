@@ -2,9 +2,9 @@
 //! simulator over loopback HTTP; faults injected into the simulator show the broker's retries,
 //! dead letters and idempotency, and the events job brings read receipts back.
 
-use portti::app::Gateway;
 use portti::auth::{sandbox, Scope};
-use portti::config::{Config, SandboxServices};
+use portti::config::Config;
+use portti_contract_tests::{fast_broker, run_gateway, sandbox_config};
 use portti_simulators::suomifi_messages::{Control, Fault};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -19,21 +19,8 @@ struct Running {
 
 async fn start(tweak: impl FnOnce(&mut Config)) -> Running {
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        sandbox_services: SandboxServices {
-            messages_listen: "127.0.0.1:0".parse().unwrap(),
-            kanta_listen: "127.0.0.1:0".parse().unwrap(),
-            identification_listen: "127.0.0.1:0".parse().unwrap(),
-            mandates_listen: "127.0.0.1:0".parse().unwrap(),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    config.broker.poll_interval_ms = 20;
-    config.broker.default_policy.base_delay_ms = 10;
-    config.broker.default_policy.max_delay_ms = 50;
+    let mut config = sandbox_config(data.path());
+    fast_broker(&mut config);
     // The tests run jobs themselves.
     config.jobs.suomifi_messages_events = "0 0 0 1 1 * 2099".into();
     tweak(&mut config);
@@ -53,16 +40,11 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Running {
         600,
     )
     .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        portti::app::run(config, move |addr, gateway: &Gateway| {
-            let control = gateway.messages_simulator.as_ref().unwrap().control();
-            let _ = tx.send((addr, control, gateway.jobs.clone()));
-        })
-        .await
-        .unwrap();
-    });
-    let (addr, control, jobs) = rx.await.unwrap();
+    let (addr, (control, jobs)) = run_gateway(config, |gateway| {
+        let control = gateway.messages_simulator.as_ref().unwrap().control();
+        (control, gateway.jobs.clone())
+    })
+    .await;
     Running {
         base: format!("http://{addr}"),
         token,

@@ -3,9 +3,9 @@
 //! and each test asserts what a caller (and the service) can observe: the exchange's status and
 //! attempts, the messages the service created, the gateway's metrics.
 
-use portti::app::Gateway;
 use portti::auth::{sandbox, Scope};
-use portti::config::{Config, MessagesOrganisation, SandboxServices};
+use portti::config::{Config, MessagesOrganisation};
+use portti_contract_tests::{fast_broker, run_gateway};
 use portti_simulators::suomifi_messages::{self as simulator, Control, Fault};
 use portti_suomifi_messages::MessagesConfig;
 use serde_json::{json, Value};
@@ -22,21 +22,8 @@ struct Running {
 
 /// The sandbox config: loopback ports, fast polling and backoff, no scheduled jobs.
 fn sandbox_config(data: &tempfile::TempDir) -> Config {
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        sandbox_services: SandboxServices {
-            messages_listen: "127.0.0.1:0".parse().unwrap(),
-            kanta_listen: "127.0.0.1:0".parse().unwrap(),
-            identification_listen: "127.0.0.1:0".parse().unwrap(),
-            mandates_listen: "127.0.0.1:0".parse().unwrap(),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    config.broker.poll_interval_ms = 20;
-    config.broker.default_policy.base_delay_ms = 10;
-    config.broker.default_policy.max_delay_ms = 50;
+    let mut config = portti_contract_tests::sandbox_config(data.path());
+    fast_broker(&mut config);
     // The tests run jobs themselves (none here).
     config.jobs.suomifi_messages_events = "0 0 0 1 1 * 2099".into();
     config.jobs.suomifi_messages_password = "0 0 0 1 1 * 2099".into();
@@ -76,16 +63,11 @@ async fn launch(
     } else {
         config.sandbox_services.messages_organisations.len()
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        portti::app::run(config, move |addr, gateway: &Gateway| {
-            let control = external.or_else(|| gateway.messages_simulator.as_ref().map(|s| s.control()));
-            let _ = tx.send((addr, control.expect("a simulator runs")));
-        })
-        .await
-        .unwrap();
-    });
-    let (addr, control) = rx.await.unwrap();
+    let (addr, control) = run_gateway(config, |gateway| {
+        let control = external.or_else(|| gateway.messages_simulator.as_ref().map(|s| s.control()));
+        control.expect("a simulator runs")
+    })
+    .await;
     // The broker checks every adapter's health at start (fetching tokens): let that pass, then
     // start the request log afresh so that the tests count only their own requests.
     let deadline = Instant::now() + Duration::from_secs(10);

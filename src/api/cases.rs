@@ -3,7 +3,7 @@
 use super::extract::{JsonBody, QueryParams};
 use super::layers::RequestId;
 use super::params::{self, not_acting_for, require};
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, InvalidField, Problem};
 use super::{audit_event, idempotency, AppState};
 use crate::audit::{digest, AuditEvent};
 use crate::auth::{Caller, Scope};
@@ -213,6 +213,7 @@ pub struct CasePage {
         ("organisation" = Option<String>, Query, description = "Only this organisation (one the client acts for)"),
         ("from" = Option<String>, Query, description = "Received at or after (RFC 3339)"),
         ("to" = Option<String>, Query, description = "Received before (RFC 3339)"),
+        ("overdue" = Option<bool>, Query, description = "true: only open cases (neither answered nor closed) past their due_by"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<u32>, Query, description = "Page size, default 100"),
     ),
@@ -230,12 +231,24 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     require(&caller, Scope::CasesRead)?;
     let mut errors = Vec::new();
-    params.only(&["organisation", "from", "to", "cursor", "limit"], &mut errors);
+    params.only(
+        &["organisation", "from", "to", "overdue", "cursor", "limit"],
+        &mut errors,
+    );
     let organisations = params::organisations(&state, &caller, &params, &mut errors)?;
+    let overdue = match params.get("overdue") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push(InvalidField::parameter("overdue", "must be true or false"));
+            false
+        }
+    };
     let query = CaseQuery {
         organisations,
         received_from: params::time(&params, "from", &mut errors),
         received_to: params::time(&params, "to", &mut errors),
+        overdue_at: overdue.then(Utc::now),
         after: params.get("cursor").map(str::to_string),
         limit: params::limit(&params, state.limits.page_size_max, &mut errors),
     };

@@ -139,3 +139,36 @@ impl QueryParams {
         }
     }
 }
+
+/// A form-urlencoded body (as a browser posts a form), read within the body limit; its fields
+/// in order. The content type is not insisted on: a browser's plain form always sends this one.
+pub struct FormBody {
+    pub bytes: Bytes,
+    pub fields: Vec<(String, String)>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let limit = req
+            .extensions()
+            .get::<super::layers::BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(usize::MAX);
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+        let fields = form_urlencoded::parse(&bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Ok(Self { bytes, fields })
+    }
+}
+
+impl FormBody {
+    /// The first value of a field.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}

@@ -7,9 +7,9 @@ use super::layers::RequestId;
 use super::params::{not_acting_for, require};
 use super::problem::{ApiError, InvalidField, Problem};
 use super::{audit_event, idempotency, AppState};
-use crate::audit::digest;
+use crate::audit::{digest, AuditEvent};
 use crate::auth::{Caller, Scope};
-use crate::broker::{exchange_audit_event, NewExchange};
+use crate::broker::{exchange_audit_event, Broker, NewExchange};
 use crate::case::{Case, IdentityCode, Language, Outcome};
 use crate::store::{Exchange, ExchangeQuery, ExchangeStatus, Write};
 use axum::extract::{Path, State};
@@ -328,27 +328,9 @@ pub async fn archive(
     }
     .into_exchange();
     let response_body = accepted_body(exchange.id, "accepted", kind, version, &ids)?;
-    let mut event = exchange_audit_event(&exchange, "kanta.archive", "accepted");
-    let caller_event = audit_event(&caller, &request_id, "kanta.archive", "accepted");
-    event.actor = caller_event.actor;
-    event.purpose = caller_event.purpose;
-    event.request_digest = Some(digest(&body.bytes));
+    let mut event = accepted_event(&exchange, &caller, &request_id, "kanta.archive", &body.bytes);
     event.response_digest = Some(digest(&response_body));
-    let location = format!("/v1/exchanges/{}", exchange.id);
-    state
-        .store
-        .commit(Write {
-            new_exchange: Some(exchange),
-            audit: vec![event],
-            ..Write::default()
-        })
-        .await?;
-    broker.wake();
-    let mut response = idempotency::json_response(StatusCode::ACCEPTED, response_body);
-    if let Ok(value) = location.parse() {
-        response.headers_mut().insert(axum::http::header::LOCATION, value);
-    }
-    Ok(response)
+    commit_accepted(&state, &broker, exchange, event, response_body).await
 }
 
 /// Adapter payload pointers that come from the request body keep their name; the others
@@ -471,11 +453,36 @@ pub async fn invalidate(
         status: "accepted".into(),
     })
     .map_err(|_| ApiError::Internal)?;
-    let mut event = exchange_audit_event(&exchange, "kanta.invalidate", "accepted");
-    let caller_event = audit_event(&caller, &request_id, "kanta.invalidate", "accepted");
+    let event = accepted_event(&exchange, &caller, &request_id, "kanta.invalidate", &body.bytes);
+    commit_accepted(&state, &broker, exchange, event, response_body).await
+}
+
+/// The audit event of a document request accepted into the outbox: the exchange's, with the
+/// caller's actor and purpose and the request's digest.
+fn accepted_event(
+    exchange: &Exchange,
+    caller: &Caller,
+    request_id: &RequestId,
+    action: &str,
+    request: &[u8],
+) -> AuditEvent {
+    let mut event = exchange_audit_event(exchange, action, "accepted");
+    let caller_event = audit_event(caller, request_id, action, "accepted");
     event.actor = caller_event.actor;
     event.purpose = caller_event.purpose;
-    event.request_digest = Some(digest(&body.bytes));
+    event.request_digest = Some(digest(request));
+    event
+}
+
+/// Commit an accepted exchange with its audit event, wake the broker, and answer `202` with
+/// `response_body` and the exchange's `Location`.
+async fn commit_accepted(
+    state: &AppState,
+    broker: &Broker,
+    exchange: Exchange,
+    event: AuditEvent,
+    response_body: Vec<u8>,
+) -> Result<Response, ApiError> {
     let location = format!("/v1/exchanges/{}", exchange.id);
     state
         .store

@@ -5,6 +5,8 @@ mod audit;
 mod cases;
 mod exchanges;
 mod extract;
+mod help;
+mod help_form;
 mod idempotency;
 mod identification;
 mod jobs;
@@ -16,6 +18,7 @@ mod openapi;
 mod ops;
 mod params;
 pub mod problem;
+pub mod rate_limit;
 pub mod tls;
 
 use crate::audit::PersonHasher;
@@ -42,6 +45,10 @@ pub struct AppState {
     pub limits: LimitSettings,
     pub metrics: Arc<Metrics>,
     pub(crate) client_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Help requests per client address (`limits.help_requests_per_window`).
+    pub help_limiter: rate_limit::RateLimiter,
+    /// The reference sequence of help requests.
+    pub help_references: help::References,
     /// The outbox's workers; absent in tests of the case API alone.
     pub broker: Option<Arc<crate::broker::Broker>>,
     pub jobs: Option<Arc<crate::jobs::Jobs>>,
@@ -64,7 +71,13 @@ impl AppState {
         certificate_clients: CertificateClients,
         limits: LimitSettings,
     ) -> Self {
+        let help_limiter = rate_limit::RateLimiter::new(
+            limits.help_requests_per_window,
+            std::time::Duration::from_secs(limits.help_request_window_s),
+        );
         Self {
+            help_limiter,
+            help_references: help::References::default(),
             store,
             hasher,
             registry,
@@ -116,7 +129,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/saml/metadata", get(identification::metadata))
         .route("/saml/login", get(identification::login))
         .route("/saml/acs", post(identification::acs))
-        .route("/saml/slo", get(identification::slo));
+        .route("/saml/slo", get(identification::slo))
+        .route("/v1/help-requests", post(help::create))
+        .route("/help", get(help_form::page_get).post(help_form::page_post));
     public
         .merge(protected)
         .fallback(ops::not_found)
@@ -134,6 +149,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+#[cfg(test)]
+mod help_tests;
 #[cfg(test)]
 mod tests;
 

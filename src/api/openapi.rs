@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Portti", description = "Integration gateway between regional social and health care systems and Finland's national services."),
     paths(
         super::cases::create, super::cases::get_one, super::cases::list,
+        super::help::create,
         super::messages::send,
         super::kanta::archive, super::kanta::invalidate, super::kanta::search, super::kanta::fetch,
         super::mandates::check,
@@ -20,6 +21,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(super::problem::Problem, super::problem::InvalidField)),
     modifiers(&Security),
     tags((name = "cases", description = "Service guidance cases"),
+        (name = "help", description = "The public \"ask for help\" (pyydä apua) button"),
         (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
         (name = "kanta", description = "Documents in Kanta's social welfare client data archive"),
         (name = "identification", description = "Suomi.fi Identification logins and Suomi.fi Mandates"),

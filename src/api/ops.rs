@@ -22,6 +22,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, 
     Ok("ready")
 }
 
+/// How often a scrape may recount overdue cases.
+const OVERDUE_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -30,6 +33,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         stats.batches.load(Ordering::Relaxed),
         stats.writes.load(Ordering::Relaxed),
     );
+    // Overdue help requests are counted on scrape, at most every OVERDUE_REFRESH.
+    if state
+        .metrics
+        .overdue_refresh_due(std::time::Instant::now(), OVERDUE_REFRESH)
+    {
+        match state.store.overdue_counts(chrono::Utc::now()).await {
+            Ok(counts) => state.metrics.set_overdue(&counts),
+            Err(e) => tracing::warn!(error = %e, "counting overdue cases failed"),
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

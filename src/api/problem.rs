@@ -65,6 +65,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     Conflict(String),
     TooManyRequests,
+    /// Too many requests from one address in the rate limit's window: wait this long.
+    RateLimited(std::time::Duration),
     Timeout,
     Unavailable(String),
     /// A national service refused the request for good (its reason, without personal data).
@@ -125,6 +127,15 @@ impl ApiError {
                 "too-many-requests",
                 "Too many concurrent requests from this client",
                 None,
+            ),
+            RateLimited(wait) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests from this address",
+                Some(format!(
+                    "try again in {} seconds (see Retry-After)",
+                    retry_after_seconds(*wait)
+                )),
             ),
             Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -210,8 +221,18 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            ApiError::RateLimited(wait) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait)));
+            }
             _ => {}
         }
         response
     }
+}
+
+/// Whole seconds to wait, rounded up, at least one.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }

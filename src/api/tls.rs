@@ -41,7 +41,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => accepted?,
             _ = &mut shutdown => return Ok(()),
         };
@@ -76,6 +76,8 @@ pub async fn serve(
                 if let Some(peer) = &peer {
                     req.extensions_mut().insert(peer.clone());
                 }
+                // As axum::serve's into_make_service_with_connect_info gives it.
+                req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
                 req
             });
             let result = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())

@@ -3,7 +3,9 @@
 //! Whatever a regional system sent (`input::CaseInput`), the rest of Portti only ever sees a
 //! [`Case`]: codes instead of names, E.164 phone numbers, UTC timestamps, verified identity codes.
 
+pub mod help;
 pub mod hetu;
+pub mod holidays;
 pub mod input;
 pub mod municipality;
 mod normalise;
@@ -42,6 +44,13 @@ pub struct Case {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The reference given to the person who asked for help (`APU-2026-000123`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "APU-2026-000123")]
+    pub reference: Option<String>,
+    /// When an answer is due (a help request: the end of the next working day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_by: Option<DateTime<Utc>>,
     /// When Portti accepted the case.
     pub recorded_at: DateTime<Utc>,
     /// The API client that submitted the case.

@@ -144,6 +144,8 @@ pub fn normalise(input: CaseInput, cx: &Context<'_>) -> Result<Case, Vec<FieldEr
             topics,
             outcome,
             notes,
+            reference: None,
+            due_by: None,
             recorded_at: cx.now,
             recorded_by: cx.recorded_by.to_string(),
         }),
@@ -342,18 +344,22 @@ fn phone_number(e: &mut Errors, pointer: &str, value: &Option<String>) -> Option
 
 fn email(e: &mut Errors, pointer: &str, value: &Option<String>) -> Option<String> {
     let v = optional(value)?;
-    let valid = v.len() <= 254
-        && v.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
-        && !v.chars().any(char::is_whitespace)
-        && v.matches('@').count() == 1;
-    if valid {
+    if is_email(v) {
         Some(v.to_string())
     } else {
         e.add(pointer, "is not a valid e-mail address");
         None
     }
+}
+
+/// A plausible e-mail address: one `@`, a dotted domain, no whitespace, at most 254 bytes.
+pub(crate) fn is_email(v: &str) -> bool {
+    v.len() <= 254
+        && v.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !v.chars().any(char::is_whitespace)
+        && v.matches('@').count() == 1
 }
 
 /// Picks an enumerated value through an alias table, naming the canonical values on failure.

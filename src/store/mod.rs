@@ -109,6 +109,8 @@ pub struct CaseQuery {
     pub organisations: Vec<String>,
     pub received_from: Option<DateTime<Utc>>,
     pub received_to: Option<DateTime<Utc>>,
+    /// Only open cases (neither answered nor closed) whose `due_by` is at or before this time.
+    pub overdue_at: Option<DateTime<Utc>>,
     pub after: Option<String>,
     pub limit: u32,
 }
@@ -160,6 +162,16 @@ impl Store {
 
     pub async fn cases(&self, query: &CaseQuery) -> Result<Page<Case>, StoreError> {
         self.backend.cases(query).await
+    }
+
+    /// Open cases past their due time at `now`, counted by organiser (for the overdue metric).
+    pub async fn overdue_counts(&self, now: DateTime<Utc>) -> Result<Vec<(String, u64)>, StoreError> {
+        self.backend.overdue_counts(now).await
+    }
+
+    /// The highest number among case references `{prefix}NNNNNN` (prefix e.g. `APU-2026-`), 0 if none.
+    pub async fn max_reference_number(&self, prefix: &str) -> Result<u64, StoreError> {
+        self.backend.max_reference_number(prefix).await
     }
 
     /// The stored response for an Idempotency-Key, with the hash of the request that made it.

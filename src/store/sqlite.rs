@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identification",
         include_str!("migrations/sqlite/0004_identification.sql"),
     ),
+    (
+        5,
+        "help requests",
+        include_str!("migrations/sqlite/0005_help_requests.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -136,6 +141,11 @@ impl Sqlite {
         if let Some(to) = &q.received_to {
             sql.push(" AND received_at < ").push_bind(stored_time(to));
         }
+        if let Some(now) = &q.overdue_at {
+            sql.push(" AND due_by IS NOT NULL AND due_by <= ")
+                .push_bind(stored_time(now))
+                .push(OPEN_CASE);
+        }
         if let Some(cursor) = &q.after {
             let (at, id) = decode_case_cursor(cursor)?;
             sql.push(" AND (received_at > ")
@@ -157,6 +167,39 @@ impl Sqlite {
         };
         let items = rows.iter().map(case_document).collect::<Result<_, _>>()?;
         Ok(Page { items, next })
+    }
+
+    /// Open cases past their due time, counted by organiser.
+    pub async fn overdue_counts(&self, now: DateTime<Utc>) -> Result<Vec<(String, u64)>, StoreError> {
+        let sql = format!(
+            "SELECT organiser, COUNT(*) AS n FROM cases WHERE due_by IS NOT NULL AND due_by <= ?{OPEN_CASE} \
+             GROUP BY organiser ORDER BY organiser"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stored_time(&now))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get("n")?;
+                Ok((r.try_get("organiser")?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// The highest number among references `{prefix}NNNNNN` (e.g. prefix `APU-2026-`), 0 if none.
+    pub async fn max_reference_number(&self, prefix: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(CAST(substr(reference, ?) AS INTEGER)) AS n FROM cases \
+             WHERE reference IS NOT NULL AND substr(reference, 1, ?) = ?",
+        )
+        .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX) + 1)
+        .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+        .bind(prefix)
+        .fetch_one(&self.readers)
+        .await?;
+        let n: Option<i64> = row.try_get("n")?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 
     pub async fn idempotent_response(
@@ -451,6 +494,10 @@ async fn checkpoint_in_background(mut conn: SqliteConnection) {
         }
     }
 }
+
+/// A case not yet answered nor closed (both live only in the case document).
+const OPEN_CASE: &str =
+    " AND json_extract(document, '$.answered_at') IS NULL AND json_extract(document, '$.closed_at') IS NULL";
 
 fn push_list(sql: &mut QueryBuilder<'_, Db>, values: &[String]) {
     if values.is_empty() {
@@ -1032,7 +1079,8 @@ async fn insert_cases(conn: &mut SqliteConnection, rows: &[&NewCase]) -> Result<
         .map(|new| serde_json::to_string(&new.case).map_err(|e| StoreError::Corrupt(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let mut sql = QueryBuilder::<Db>::new(
-        "INSERT INTO cases (id, organiser, owner, received_at, person_key, recorded_by, recorded_at, document) ",
+        "INSERT INTO cases (id, organiser, owner, received_at, person_key, recorded_by, recorded_at, reference, due_by, \
+         document) ",
     );
     sql.push_values(rows.iter().zip(documents), |mut row, (new, document)| {
         let case = &new.case;
@@ -1043,6 +1091,8 @@ async fn insert_cases(conn: &mut SqliteConnection, rows: &[&NewCase]) -> Result<
             .push_bind(new.person.as_ref().map(|p| p.as_str().to_string()))
             .push_bind(case.recorded_by.clone())
             .push_bind(stored_time(&case.recorded_at))
+            .push_bind(case.reference.clone())
+            .push_bind(case.due_by.as_ref().map(stored_time))
             .push_bind(document);
     });
     sql.build().persistent(false).execute(conn).await?;

@@ -220,6 +220,7 @@ async fn cases_page_by_organisation_and_time() {
         organisations: vec!["853".into()],
         received_from: Some("2026-11-02T01:00:00Z".parse().unwrap()),
         received_to: Some("2026-11-02T04:00:00Z".parse().unwrap()),
+        overdue_at: None,
         after: None,
         limit: 2,
     };
@@ -238,6 +239,7 @@ async fn cases_page_by_organisation_and_time() {
             organisations: vec![],
             received_from: None,
             received_to: None,
+            overdue_at: None,
             after: None,
             limit: 10,
         })
@@ -445,4 +447,52 @@ async fn an_assertion_is_accepted_once_even_across_a_restart() {
         .unwrap()
         .is_empty());
     assert!(store.saml_request("rs-1").await.unwrap().unwrap().used_at.is_some());
+}
+
+#[tokio::test]
+async fn overdue_cases_are_open_ones_past_their_due_time() {
+    let t = open().await;
+    let now: chrono::DateTime<Utc> = "2026-11-04T12:00:00Z".parse().unwrap();
+    let with = |organiser: &str, due_by: Option<&str>, answered: bool, reference: Option<&str>| {
+        let mut c = case(organiser, "2026-11-02T09:00:00Z");
+        c.due_by = due_by.map(|d| d.parse().unwrap());
+        c.reference = reference.map(str::to_string);
+        if answered {
+            c.answered_at = Some("2026-11-03T09:00:00Z".parse().unwrap());
+        }
+        c
+    };
+    let overdue = with("853", Some("2026-11-03T14:15:00Z"), false, Some("APU-2026-000007"));
+    let cases = [
+        overdue.clone(),
+        with("853", Some("2026-11-03T14:15:00Z"), true, Some("APU-2026-000012")),
+        with("853", Some("2026-11-05T14:15:00Z"), false, Some("APU-2025-000099")),
+        with("853", None, false, None),
+        with("529", Some("2026-11-04T12:00:00Z"), false, None),
+    ];
+    for c in cases {
+        t.store.commit(write_case(c)).await.unwrap();
+    }
+    let page = t
+        .store
+        .cases(&CaseQuery {
+            organisations: vec!["853".into()],
+            received_from: None,
+            received_to: None,
+            overdue_at: Some(now),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![overdue]);
+    assert_eq!(
+        t.store.overdue_counts(now).await.unwrap(),
+        vec![("529".to_string(), 1), ("853".to_string(), 1)]
+    );
+    assert_eq!(t.store.max_reference_number("APU-2026-").await.unwrap(), 12);
+    assert_eq!(t.store.max_reference_number("APU-2027-").await.unwrap(), 0);
+    // A reference is unique.
+    let again = with("853", None, false, Some("APU-2026-000007"));
+    assert!(t.store.commit(write_case(again)).await.is_err());
 }

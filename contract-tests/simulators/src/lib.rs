@@ -7,8 +7,11 @@
 //!   on loopback, with attack variants of its Response for negative tests.
 //! - [`suomifi_messages`]: the Suomi.fi Messages REST API (OpenAPI 3.0.1 in `shared/specs/`).
 
+mod injection;
 pub mod kanta;
 mod net;
+pub mod oda;
 pub mod suomifi_identification;
 pub mod suomifi_mandates;
 pub mod suomifi_messages;
+mod xml;

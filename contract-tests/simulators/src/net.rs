@@ -6,6 +6,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -110,4 +111,33 @@ pub(crate) fn push_capped<T>(log: &mut Vec<T>, entry: T) {
         log.drain(..REQUEST_LOG_CAPACITY / 10);
     }
     log.push(entry);
+}
+
+/// `scheme://IP:PORT` for a listen address, a wildcard address shown as 127.0.0.1 (an IPv6 address in brackets).
+pub(crate) fn base_url(scheme: &str, addr: SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    match ip {
+        IpAddr::V4(v4) => format!("{scheme}://{v4}:{}", addr.port()),
+        IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{}", addr.port()),
+    }
+}
+
+/// The stop signal of a running simulator, sent when this is dropped: the accept loop and the open
+/// connections watching the receiver end.
+pub(crate) struct StopOnDrop(watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A stop signal and the receiver to hand to the server.
+pub(crate) fn stop_signal() -> (StopOnDrop, watch::Receiver<bool>) {
+    let (sender, receiver) = watch::channel(false);
+    (StopOnDrop(sender), receiver)
 }

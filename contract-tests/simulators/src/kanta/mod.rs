@@ -412,21 +412,8 @@ pub struct Control {
 }
 
 impl Control {
-    /// Inject a fault (see [`faults`]). Panics on a fault that makes no sense.
-    pub fn inject(&self, fault: Fault) {
-        if let Err(e) = fault.check() {
-            panic!("invalid fault: {e}");
-        }
-        self.sim.lock().faults.push(faults::Active::new(fault));
-    }
-
-    pub fn clear_faults(&self) {
-        self.sim.lock().faults.clear();
-    }
-
-    /// The faults still active (with their remaining `count`).
-    pub fn faults(&self) -> Vec<Fault> {
-        self.sim.lock().faults.iter().map(|a| a.fault.clone()).collect()
+    crate::injection::fault_controls! {
+        /// Inject a fault (see [`faults`]). Panics on a fault that makes no sense.
     }
 
     /// Every archived document, oldest first.
@@ -446,13 +433,8 @@ impl Control {
         self.sim.lock().archive_counts.get(oid).copied().unwrap_or(0)
     }
 
-    /// Requests to the service endpoint, oldest first (the most recent 100,000).
-    pub fn request_log(&self) -> Vec<LoggedRequest> {
-        self.sim.lock().request_log.clone()
-    }
-
-    pub fn clear_request_log(&self) {
-        self.sim.lock().request_log.clear();
+    crate::injection::request_log_controls! {
+        /// Requests to the service endpoint, oldest first (the most recent 100,000).
     }
 }
 
@@ -461,7 +443,8 @@ pub struct Running {
     addr: SocketAddr,
     path: String,
     control: Control,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    /// Stops the server when the handle is dropped.
+    _shutdown: crate::net::StopOnDrop,
 }
 
 impl Running {
@@ -473,15 +456,7 @@ impl Running {
     /// `https://127.0.0.1:PORT` (the demo `simulator.pem` carries `IP:127.0.0.1` and `DNS:localhost`). A
     /// wildcard listen address is shown as 127.0.0.1.
     pub fn base_url(&self) -> String {
-        let ip = if self.addr.ip().is_unspecified() {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            self.addr.ip()
-        };
-        match ip {
-            std::net::IpAddr::V4(v4) => format!("https://{v4}:{}", self.addr.port()),
-            std::net::IpAddr::V6(v6) => format!("https://[{v6}]:{}", self.addr.port()),
-        }
+        crate::net::base_url("https", self.addr)
     }
 
     /// The service endpoint: [`Self::base_url`] + [`Config::path`].
@@ -495,12 +470,6 @@ impl Running {
 
     /// Stop serving now.
     pub fn shutdown(self) {}
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
 }
 
 /// Start the simulator on `listen` (port 0 picks a free port; meant for loopback). Returns once it accepts
@@ -548,7 +517,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     });
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let (shutdown, stop) = tokio::sync::watch::channel(false);
+    let (shutdown, stop) = crate::net::stop_signal();
     tokio::spawn(server::serve(
         listener,
         acceptor,
@@ -560,6 +529,6 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
         addr,
         path: config.path,
         control: Control { sim },
-        shutdown,
+        _shutdown: shutdown,
     })
 }

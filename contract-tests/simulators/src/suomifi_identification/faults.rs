@@ -13,6 +13,7 @@
 //! matching requests, then the fault is gone; absent = until cleared). Several faults may match one request:
 //! latencies add up; of the others the first injected wins, and the rest neither fire nor spend their count.
 
+use crate::injection::{Fired, Injected};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -83,13 +84,6 @@ impl Fault {
     }
 }
 
-/// What the faults firing for one request amount to.
-#[derive(Default)]
-pub(crate) struct Fired {
-    pub delay: Duration,
-    pub action: Option<FaultKind>,
-}
-
 fn matches(fault: &Fault, path: &str) -> bool {
     if fault.count == Some(0) {
         return false;
@@ -103,23 +97,36 @@ fn matches(fault: &Fault, path: &str) -> bool {
         .is_none_or(|prefix| path.starts_with(prefix))
 }
 
-pub(crate) fn fire_all(active: &mut Vec<Fault>, path: &str) -> Fired {
-    let mut fired = Fired::default();
-    for f in active.iter_mut() {
-        let is_latency = matches!(f.kind, FaultKind::Latency { .. });
-        if (!is_latency && fired.action.is_some()) || !matches(f, path) {
-            continue;
+impl Injected for Fault {
+    type Kind = FaultKind;
+
+    fn kind(&self) -> &FaultKind {
+        &self.kind
+    }
+
+    fn latency(&self) -> Option<Duration> {
+        match self.kind {
+            FaultKind::Latency { millis } => Some(Duration::from_millis(millis)),
+            _ => None,
+        }
+    }
+
+    fn count(&self) -> Option<u32> {
+        self.count
+    }
+}
+
+/// The faults for a request to `path`.
+pub(crate) fn fire_all(active: &mut Vec<Fault>, path: &str) -> Fired<FaultKind> {
+    crate::injection::fire_all(active, |f| {
+        if !matches(f, path) {
+            return false;
         }
         if let Some(count) = &mut f.count {
             *count -= 1;
         }
-        match &f.kind {
-            FaultKind::Latency { millis } => fired.delay += Duration::from_millis(*millis),
-            other => fired.action = Some(other.clone()),
-        }
-    }
-    active.retain(|f| f.count != Some(0));
-    fired
+        true
+    })
 }
 
 #[cfg(test)]

@@ -416,13 +416,8 @@ impl Control {
         self.sim.lock().faults.clone()
     }
 
-    /// Requests to the IdP's endpoints (not `/_simulator/…`), oldest first (the most recent 100,000).
-    pub fn request_log(&self) -> Vec<LoggedRequest> {
-        self.sim.lock().request_log.clone()
-    }
-
-    pub fn clear_request_log(&self) {
-        self.sim.lock().request_log.clear();
+    crate::injection::request_log_controls! {
+        /// Requests to the IdP's endpoints (not `/_simulator/…`), oldest first (the most recent 100,000).
     }
 
     /// The IdP's entity id.
@@ -583,7 +578,8 @@ pub struct Running {
     addr: SocketAddr,
     base_url: String,
     control: Control,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    /// Stops the server when the handle is dropped.
+    _shutdown: crate::net::StopOnDrop,
 }
 
 impl Running {
@@ -603,12 +599,6 @@ impl Running {
 
     /// Stop serving now.
     pub fn shutdown(self) {}
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
 }
 
 /// Start the simulator on `listen` (port 0 picks a free port; meant for loopback). Returns once it accepts
@@ -643,17 +633,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     let addr = listener.local_addr()?;
     let base_url = match &config.public_base_url {
         Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let ip = if addr.ip().is_unspecified() {
-                std::net::IpAddr::from([127, 0, 0, 1])
-            } else {
-                addr.ip()
-            };
-            match ip {
-                std::net::IpAddr::V4(v4) => format!("http://{v4}:{}", addr.port()),
-                std::net::IpAddr::V6(v6) => format!("http://[{v6}]:{}", addr.port()),
-            }
-        }
+        None => crate::net::base_url("http", addr),
     };
     let sim = Arc::new(Sim {
         inner: Mutex::new(Inner {
@@ -684,12 +664,12 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     });
     // Sign once now so that a key that libxmlsec1 cannot use fails here, not on the first request.
     sim.metadata(Some(&sim.current_key()))?;
-    let (shutdown, stop) = tokio::sync::watch::channel(false);
+    let (shutdown, stop) = crate::net::stop_signal();
     tokio::spawn(server::serve(listener, sim.clone(), stop));
     Ok(Running {
         addr,
         base_url,
         control: Control { sim },
-        shutdown,
+        _shutdown: shutdown,
     })
 }

@@ -281,31 +281,13 @@ impl Control {
         self.sim.lock().table.clear();
     }
 
-    /// Inject a fault. Panics on a fault that makes no sense (status outside 400–599, fraction
-    /// outside 0–1).
-    pub fn inject(&self, fault: Fault) {
-        if let Err(e) = fault.check() {
-            panic!("invalid fault: {e}");
-        }
-        self.sim.lock().faults.push(faults::Active::new(fault));
+    crate::injection::fault_controls! {
+        /// Inject a fault. Panics on a fault that makes no sense (status outside 400–599, fraction
+        /// outside 0–1).
     }
 
-    pub fn clear_faults(&self) {
-        self.sim.lock().faults.clear();
-    }
-
-    /// The faults still active (with their remaining `count`).
-    pub fn faults(&self) -> Vec<Fault> {
-        self.sim.lock().faults.iter().map(|a| a.fault.clone()).collect()
-    }
-
-    /// Requests of the real API, oldest first (the most recent 100,000).
-    pub fn request_log(&self) -> Vec<LoggedRequest> {
-        self.sim.lock().request_log.clone()
-    }
-
-    pub fn clear_request_log(&self) {
-        self.sim.lock().request_log.clear();
+    crate::injection::request_log_controls! {
+        /// Requests of the real API, oldest first (the most recent 100,000).
     }
 }
 
@@ -313,7 +295,8 @@ impl Control {
 pub struct Running {
     addr: SocketAddr,
     control: Control,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    /// Stops the server when the handle is dropped.
+    _shutdown: crate::net::StopOnDrop,
 }
 
 impl Running {
@@ -323,15 +306,7 @@ impl Running {
 
     /// `http://127.0.0.1:PORT` (a wildcard listen address is shown as 127.0.0.1).
     pub fn base_url(&self) -> String {
-        let ip = if self.addr.ip().is_unspecified() {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            self.addr.ip()
-        };
-        match ip {
-            std::net::IpAddr::V4(v4) => format!("http://{v4}:{}", self.addr.port()),
-            std::net::IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.addr.port()),
-        }
+        crate::net::base_url("http", self.addr)
     }
 
     pub fn control(&self) -> Control {
@@ -340,12 +315,6 @@ impl Running {
 
     /// Stop serving now.
     pub fn shutdown(self) {}
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
 }
 
 /// Start the simulator on `listen` (port 0 picks a free port; meant for loopback). Returns once it
@@ -362,12 +331,12 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     let sim = Arc::new(Sim::new(&config));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let (shutdown, stop) = tokio::sync::watch::channel(false);
+    let (shutdown, stop) = crate::net::stop_signal();
     tokio::spawn(server::serve(listener, api::router(sim.clone()), sim.clone(), stop));
     Ok(Running {
         addr,
         control: Control { sim },
-        shutdown,
+        _shutdown: shutdown,
     })
 }
 

@@ -21,6 +21,7 @@
 //! Several faults may match one request: latencies add up; of the others the first injected wins, and the rest
 //! neither fire nor spend their `count` on that request.
 
+use crate::injection::{Fired, Injected};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -156,48 +157,32 @@ impl Active {
                 return false;
             }
         }
-        if let Some(fraction) = self.fault.fraction {
-            self.accumulator += fraction;
-            if self.accumulator < 1.0 - 1e-9 {
-                return false;
-            }
-            self.accumulator -= 1.0;
-        }
-        if let Some(count) = &mut self.fault.count {
-            *count -= 1;
-        }
-        true
-    }
-
-    pub fn exhausted(&self) -> bool {
-        self.fault.count == Some(0)
+        crate::injection::spend(&mut self.accumulator, self.fault.fraction, &mut self.fault.count)
     }
 }
 
-/// What the faults firing for one request in one phase amount to.
-#[derive(Default)]
-pub(crate) struct Fired {
-    pub delay: Duration,
-    pub action: Option<FaultKind>,
-}
+impl Injected for Active {
+    type Kind = FaultKind;
 
-pub(crate) fn fire_all(active: &mut Vec<Active>, path: &str, phase: When) -> Fired {
-    let mut fired = Fired::default();
-    for a in active.iter_mut() {
-        let is_latency = matches!(a.fault.kind, FaultKind::Latency { .. });
-        // Once an action is chosen, the other action faults do not see this request (nor spend their count).
-        if !is_latency && fired.action.is_some() {
-            continue;
-        }
-        if a.fire(path, phase) {
-            match &a.fault.kind {
-                FaultKind::Latency { millis } => fired.delay += Duration::from_millis(*millis),
-                other => fired.action = Some(other.clone()),
-            }
+    fn kind(&self) -> &FaultKind {
+        &self.fault.kind
+    }
+
+    fn latency(&self) -> Option<Duration> {
+        match self.fault.kind {
+            FaultKind::Latency { millis } => Some(Duration::from_millis(millis)),
+            _ => None,
         }
     }
-    active.retain(|a| !a.exhausted());
-    fired
+
+    fn count(&self) -> Option<u32> {
+        self.fault.count
+    }
+}
+
+/// The faults for a request to `path` in `phase`.
+pub(crate) fn fire_all(active: &mut Vec<Active>, path: &str, phase: When) -> Fired<FaultKind> {
+    crate::injection::fire_all(active, |a| a.fire(path, phase))
 }
 
 #[cfg(test)]

@@ -368,22 +368,9 @@ pub struct Control {
 }
 
 impl Control {
-    /// Inject a fault (see [`faults`]). Panics on a fault that makes no sense (status outside 400–599,
-    /// fraction outside 0–1).
-    pub fn inject(&self, fault: Fault) {
-        if let Err(e) = fault.check() {
-            panic!("invalid fault: {e}");
-        }
-        self.sim.lock().faults.push(faults::Active::new(fault));
-    }
-
-    pub fn clear_faults(&self) {
-        self.sim.lock().faults.clear();
-    }
-
-    /// The faults still active (with their remaining `count`).
-    pub fn faults(&self) -> Vec<Fault> {
-        self.sim.lock().faults.iter().map(|a| a.fault.clone()).collect()
+    crate::injection::fault_controls! {
+        /// Inject a fault (see [`faults`]). Panics on a fault that makes no sense (status outside 400–599,
+        /// fraction outside 0–1).
     }
 
     /// Every accepted message, oldest first.
@@ -427,13 +414,8 @@ impl Control {
         self.sim.lock().send_counts.clone()
     }
 
-    /// Requests of the real API (not `/_simulator/…`), oldest first (the most recent 100,000).
-    pub fn request_log(&self) -> Vec<LoggedRequest> {
-        self.sim.lock().request_log.clone()
-    }
-
-    pub fn clear_request_log(&self) {
-        self.sim.lock().request_log.clear();
+    crate::injection::request_log_controls! {
+        /// Requests of the real API (not `/_simulator/…`), oldest first (the most recent 100,000).
     }
 
     /// Open or close a person's mailbox.
@@ -474,7 +456,8 @@ pub struct Running {
     addr: SocketAddr,
     https: bool,
     control: Control,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    /// Stops the server when the handle is dropped.
+    _shutdown: crate::net::StopOnDrop,
 }
 
 impl Running {
@@ -486,17 +469,7 @@ impl Running {
     /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` with TLS (the demo `simulator.pem` carries
     /// `IP:127.0.0.1` and `DNS:localhost`). A wildcard listen address is shown as 127.0.0.1.
     pub fn base_url(&self) -> String {
-        let ip = if self.addr.ip().is_unspecified() {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            self.addr.ip()
-        };
-        let host = match ip {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        };
-        let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{host}:{}", self.addr.port())
+        crate::net::base_url(if self.https { "https" } else { "http" }, self.addr)
     }
 
     pub fn control(&self) -> Control {
@@ -507,12 +480,6 @@ impl Running {
     pub fn shutdown(self) {}
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
-}
-
 /// Start the simulator on `listen` (port 0 picks a free port; meant for loopback). Returns once it accepts
 /// connections. Needs a tokio runtime.
 pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running> {
@@ -521,7 +488,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     let sim = Arc::new(Sim::new(&config));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let (shutdown, stop) = tokio::sync::watch::channel(false);
+    let (shutdown, stop) = crate::net::stop_signal();
     let https = acceptor.is_some();
     tokio::spawn(server::serve(
         listener,
@@ -534,6 +501,6 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
         addr,
         https,
         control: Control { sim },
-        shutdown,
+        _shutdown: shutdown,
     })
 }
