@@ -11,6 +11,7 @@ use crate::jobs::Jobs;
 use crate::store::{Store, StoreConfig};
 use portti_kanta::{KantaAdapter, KantaConfig, KantaOrganisation};
 use portti_simulators::kanta as kanta_simulator;
+use portti_simulators::oda as oda_simulator;
 use portti_simulators::suomifi_identification as idp_simulator;
 use portti_simulators::suomifi_mandates as mandates_simulator;
 use portti_simulators::suomifi_messages as suomifi_simulator;
@@ -87,6 +88,8 @@ pub struct Gateway {
     pub idp_simulator: Option<idp_simulator::Running>,
     /// The sandbox's Suomi.fi Mandates simulator.
     pub mandates_simulator: Option<mandates_simulator::Running>,
+    /// The sandbox's ODA / Omaolo FHIR simulator.
+    pub oda_simulator: Option<oda_simulator::Running>,
 }
 
 /// Builds everything from the configuration; nothing runs until [`run`] starts it.
@@ -120,8 +123,20 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     state.identification = identification;
     let (mandates, mandates_simulator) = mandates(config).await?;
     state.mandates = mandates;
+    let oda_simulator = oda(config, &mut adapters).await?;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
-    let jobs = Jobs::new(&config.jobs, store, broker.clone(), state.identification.clone())?;
+    let oda_sync = crate::jobs::oda::OdaSync {
+        registry: state.registry.clone(),
+        hasher: state.hasher.clone(),
+        limits: state.case_limits,
+    };
+    let jobs = Jobs::new(
+        &config.jobs,
+        store,
+        broker.clone(),
+        state.identification.clone(),
+        oda_sync,
+    )?;
     state.broker = Some(broker.clone());
     state.jobs = Some(jobs.clone());
     state.data_dir_lock = Some(lock);
@@ -133,7 +148,42 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         kanta_simulator,
         idp_simulator,
         mandates_simulator,
+        oda_simulator,
     })
+}
+
+/// The ODA / Omaolo adapter for the configured organisations; in the sandbox the FHIR simulator
+/// with the demo client key.
+async fn oda(config: &Config, adapters: &mut Adapters) -> anyhow::Result<Option<oda_simulator::Running>> {
+    if let Some(oda) = &config.oda {
+        let adapter = Arc::new(portti_oda::Oda::new(oda.adapter.clone())?);
+        let registry = OrganisationRegistry::new(config.organisations.iter().cloned());
+        for org in &oda.organisations {
+            let id = registry
+                .resolve(org)
+                .map(|o| o.id)
+                .ok_or_else(|| anyhow::anyhow!("oda: unknown organisation {org:?}"))?;
+            adapters.insert(&id, adapter.clone());
+        }
+        return Ok(None);
+    }
+    if !config.sandbox || config.sandbox_services.oda_organisations.is_empty() {
+        return Ok(None);
+    }
+    let simulator = oda_simulator::start(oda_simulator::Config::sandbox(), config.sandbox_services.oda_listen).await?;
+    let certs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs-example");
+    let adapter_config: portti_oda::OdaConfig = serde_json::from_value(serde_json::json!({
+        "base_url": simulator.fhir_base_url(),
+        "token_url": simulator.token_url(),
+        "client_id": oda_simulator::SANDBOX_CLIENT_ID,
+        "client_key_file": certs.join("oda-client.key"),
+        "key_id": oda_simulator::SANDBOX_KEY_ID,
+    }))?;
+    let adapter = Arc::new(portti_oda::Oda::new(adapter_config)?);
+    for org in &config.sandbox_services.oda_organisations {
+        adapters.insert(org, adapter.clone());
+    }
+    Ok(Some(simulator))
 }
 
 /// Suomi.fi Mandates from the config; in the sandbox, the simulator with its API key.
@@ -421,6 +471,7 @@ mod tests {
         config.sandbox_services.kanta_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.identification_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.mandates_listen = "127.0.0.1:0".parse().unwrap();
+        config.sandbox_services.oda_listen = "127.0.0.1:0".parse().unwrap();
         let first = build(&config).await.unwrap();
         let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));

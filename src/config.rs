@@ -44,6 +44,10 @@ pub struct Config {
     /// Suomi.fi Mandates. Absent in the sandbox, which runs the simulator instead.
     #[serde(default, skip_serializing)]
     pub suomifi_mandates: Option<portti_suomifi_mandates::MandatesConfig>,
+    /// ODA / Omaolo (FHIR): whose self-assessments to fetch, and how. Absent in the sandbox,
+    /// which runs the FHIR simulator instead.
+    #[serde(default, skip_serializing)]
+    pub oda: Option<OdaSettings>,
     pub sandbox_services: SandboxServices,
 }
 
@@ -52,6 +56,14 @@ pub struct Config {
 pub struct MessagesOrganisation {
     pub organisation: String,
     pub adapter: portti_suomifi_messages::MessagesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdaSettings {
+    /// The organisations whose completed self-assessments become cases.
+    pub organisations: Vec<String>,
+    pub adapter: portti_oda::OdaConfig,
 }
 
 /// What the sandbox simulates when no real service is configured.
@@ -71,6 +83,10 @@ pub struct SandboxServices {
     pub identification_listen: SocketAddr,
     /// Where the Suomi.fi Mandates simulator listens.
     pub mandates_listen: SocketAddr,
+    /// Where the ODA / Omaolo FHIR simulator listens.
+    pub oda_listen: SocketAddr,
+    /// Organisations whose sandbox self-assessments become cases.
+    pub oda_organisations: Vec<String>,
     /// Origins a sandbox login may return to, besides the gateway itself.
     pub identification_return_origins: Vec<String>,
 }
@@ -84,6 +100,8 @@ impl Default for SandboxServices {
             kanta_organisations: ["853", "529"].map(String::from).to_vec(),
             identification_listen: "127.0.0.1:8093".parse().expect("valid address"),
             mandates_listen: "127.0.0.1:8094".parse().expect("valid address"),
+            oda_listen: "127.0.0.1:8095".parse().expect("valid address"),
+            oda_organisations: ["853", "529"].map(String::from).to_vec(),
             identification_return_origins: vec!["http://localhost:3000".into()],
         }
     }
@@ -196,6 +214,7 @@ impl Default for Config {
             kanta: None,
             identification: None,
             suomifi_mandates: None,
+            oda: None,
             sandbox_services: Default::default(),
         }
     }

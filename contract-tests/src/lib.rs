@@ -49,6 +49,7 @@ pub fn sandbox_config(data: &Path) -> Config {
             kanta_listen: any_port,
             identification_listen: any_port,
             mandates_listen: any_port,
+            oda_listen: any_port,
             ..Default::default()
         },
         ..Config::default()

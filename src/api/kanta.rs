@@ -4,14 +4,15 @@
 
 use super::extract::{JsonBody, QueryParams};
 use super::layers::RequestId;
+use super::outbox::{accepted_event, commit_accepted, visible_case};
 use super::params::{not_acting_for, require};
 use super::problem::{ApiError, InvalidField, Problem};
 use super::{audit_event, idempotency, AppState};
-use crate::audit::{digest, AuditEvent};
+use crate::audit::digest;
 use crate::auth::{Caller, Scope};
-use crate::broker::{exchange_audit_event, Broker, NewExchange};
+use crate::broker::NewExchange;
 use crate::case::{Case, IdentityCode, Language, Outcome};
-use crate::store::{Exchange, ExchangeQuery, ExchangeStatus, Write};
+use crate::store::{Exchange, ExchangeQuery, ExchangeStatus};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -118,20 +119,6 @@ fn kanta_adapter(state: &AppState) -> Result<Arc<KantaAdapter>, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("Kanta is not configured".into()))
 }
 
-/// The case, if this caller may see it (a denied look is audited), and the organisation whose
-/// registry the documents belong to (the handler's, else the organiser's).
-async fn visible_case(state: &AppState, caller: &Caller, request_id: &RequestId, id: Uuid) -> Result<Case, ApiError> {
-    let not_found = || ApiError::NotFound("no such case".into());
-    let case = state.store.case(id).await?.ok_or_else(not_found)?;
-    if !caller.acts_for(case.owner()) {
-        let mut event = audit_event(caller, request_id, "kanta.document", "denied");
-        event.organisation = Some(case.owner().to_string());
-        state.store.append_audit(vec![event]).await?;
-        return Err(not_acting_for(case.owner()));
-    }
-    Ok(case)
-}
-
 /// The Kanta archive exchanges already made for a case's document of one kind, oldest first.
 async fn document_exchanges(state: &AppState, case: &Case, kind: DocumentKind) -> Result<Vec<Exchange>, ApiError> {
     let page = state
@@ -185,7 +172,7 @@ pub async fn archive(
         .clone()
         .ok_or_else(|| ApiError::Unavailable("no broker runs".into()))?;
     let adapter = kanta_adapter(&state)?;
-    let case = visible_case(&state, &caller, &request_id, id).await?;
+    let case = visible_case(&state, &caller, &request_id, id, "kanta.document").await?;
     let input: KantaDocumentInput = body.parse()?;
     let organisation = case.owner().to_string();
     let mut errors = Vec::new();
@@ -396,7 +383,7 @@ pub async fn invalidate(
         .broker
         .clone()
         .ok_or_else(|| ApiError::Unavailable("no broker runs".into()))?;
-    let case = visible_case(&state, &caller, &request_id, id).await?;
+    let case = visible_case(&state, &caller, &request_id, id, "kanta.document").await?;
     let input: InvalidationInput = body.parse()?;
     let mut errors = Vec::new();
     let kind = parse_kind(input.kind.as_deref(), &mut errors);
@@ -455,49 +442,6 @@ pub async fn invalidate(
     .map_err(|_| ApiError::Internal)?;
     let event = accepted_event(&exchange, &caller, &request_id, "kanta.invalidate", &body.bytes);
     commit_accepted(&state, &broker, exchange, event, response_body).await
-}
-
-/// The audit event of a document request accepted into the outbox: the exchange's, with the
-/// caller's actor and purpose and the request's digest.
-fn accepted_event(
-    exchange: &Exchange,
-    caller: &Caller,
-    request_id: &RequestId,
-    action: &str,
-    request: &[u8],
-) -> AuditEvent {
-    let mut event = exchange_audit_event(exchange, action, "accepted");
-    let caller_event = audit_event(caller, request_id, action, "accepted");
-    event.actor = caller_event.actor;
-    event.purpose = caller_event.purpose;
-    event.request_digest = Some(digest(request));
-    event
-}
-
-/// Commit an accepted exchange with its audit event, wake the broker, and answer `202` with
-/// `response_body` and the exchange's `Location`.
-async fn commit_accepted(
-    state: &AppState,
-    broker: &Broker,
-    exchange: Exchange,
-    event: AuditEvent,
-    response_body: Vec<u8>,
-) -> Result<Response, ApiError> {
-    let location = format!("/v1/exchanges/{}", exchange.id);
-    state
-        .store
-        .commit(Write {
-            new_exchange: Some(exchange),
-            audit: vec![event],
-            ..Write::default()
-        })
-        .await?;
-    broker.wake();
-    let mut response = idempotency::json_response(StatusCode::ACCEPTED, response_body);
-    if let Ok(value) = location.parse() {
-        response.headers_mut().insert(axum::http::header::LOCATION, value);
-    }
-    Ok(response)
 }
 
 /// A person's documents in the archive, as the archive lists them (current, replaced and

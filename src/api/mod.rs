@@ -14,8 +14,10 @@ mod kanta;
 pub mod layers;
 mod mandates;
 mod messages;
+mod oda;
 mod openapi;
 mod ops;
+mod outbox;
 mod params;
 pub mod problem;
 pub mod rate_limit;
@@ -104,6 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/cases/{id}", get(cases::get_one))
         .route("/v1/messages", post(messages::send))
         .route("/v1/cases/{id}/kanta-documents", post(kanta::archive))
+        .route("/v1/cases/{id}/oda-status", post(oda::status))
+        .route("/v1/cases/{id}/oda-replies", post(oda::reply))
         .route("/v1/cases/{id}/kanta-documents/invalidations", post(kanta::invalidate))
         .route("/v1/kanta/documents", get(kanta::search))
         .route("/v1/kanta/documents/{oid}", get(kanta::fetch))

@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         super::messages::send,
         super::kanta::archive, super::kanta::invalidate, super::kanta::search, super::kanta::fetch,
         super::mandates::check,
+        super::oda::status, super::oda::reply,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify,

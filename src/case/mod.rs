@@ -51,10 +51,25 @@ pub struct Case {
     /// When an answer is due (a help request: the end of the next working day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_by: Option<DateTime<Utc>>,
+    /// Where the case came from when a national service brought it (an Omaolo self-assessment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<CaseSource>,
     /// When Portti accepted the case.
     pub recorded_at: DateTime<Utc>,
     /// The API client that submitted the case.
     pub recorded_by: String,
+}
+
+/// The resource a case was made from, kept so that status and replies can go back to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CaseSource {
+    /// The adapter's service name, e.g. `oda`.
+    pub system: String,
+    /// E.g. `QuestionnaireResponse/oa-853-1`.
+    pub resource: String,
+    /// The urgency the self-assessment gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<String>,
 }
 
 impl Case {

@@ -146,6 +146,7 @@ pub fn normalise(input: CaseInput, cx: &Context<'_>) -> Result<Case, Vec<FieldEr
             notes,
             reference: None,
             due_by: None,
+            source: None,
             recorded_at: cx.now,
             recorded_by: cx.recorded_by.to_string(),
         }),

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-type JobResult = Result<Value, (Value, String)>;
+use super::JobResult;
 
 /// At most this many pages per organisation and run, so one run cannot go on for ever.
 const MAX_PAGES: usize = 50;

@@ -3,6 +3,10 @@
 //! runs one now.
 
 mod messages;
+pub mod oda;
+
+/// Counts on success; counts and what failed otherwise.
+type JobResult = Result<serde_json::Value, (serde_json::Value, String)>;
 
 use crate::broker::Broker;
 use crate::store::{JobRun, Store, StoreError, Write};
@@ -15,6 +19,7 @@ use utoipa::ToSchema;
 pub const MESSAGES_EVENTS: &str = "suomifi-messages-events";
 pub const MESSAGES_PASSWORD: &str = "suomifi-messages-password";
 pub const IDENTIFICATION_METADATA: &str = "suomifi-identification-metadata";
+pub const ODA_ASSESSMENTS: &str = "oda-assessments";
 
 /// Cron expressions with seconds: `sec min hour day-of-month month day-of-week`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +28,7 @@ pub struct JobSettings {
     pub suomifi_messages_events: String,
     pub suomifi_messages_password: String,
     pub suomifi_identification_metadata: String,
+    pub oda_assessments: String,
 }
 
 impl Default for JobSettings {
@@ -34,6 +40,8 @@ impl Default for JobSettings {
             suomifi_messages_password: "0 0 3 1 * *".into(),
             // Hourly: the IdP publishes a new signing key in its metadata before using it.
             suomifi_identification_metadata: "0 17 * * * *".into(),
+            // Every 30 s: self-assessments are handled by urgency.
+            oda_assessments: "*/30 * * * * *".into(),
         }
     }
 }
@@ -57,6 +65,7 @@ pub struct Jobs {
     store: Store,
     broker: Arc<Broker>,
     identification: Option<Arc<crate::identification::Identification>>,
+    oda: oda::OdaSync,
     schedules: Vec<(String, String, cron::Schedule)>,
     /// One run of a job at a time: the schedule, the API and the CLI may ask together.
     running: tokio::sync::Mutex<()>,
@@ -68,6 +77,7 @@ fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron
         (MESSAGES_EVENTS, &settings.suomifi_messages_events),
         (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
         (IDENTIFICATION_METADATA, &settings.suomifi_identification_metadata),
+        (ODA_ASSESSMENTS, &settings.oda_assessments),
     ]
     .into_iter()
     .map(|(name, expression)| {
@@ -101,11 +111,13 @@ impl Jobs {
         store: Store,
         broker: Arc<Broker>,
         identification: Option<Arc<crate::identification::Identification>>,
+        oda: oda::OdaSync,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             store,
             broker,
             identification,
+            oda,
             schedules: schedules(settings)?,
             running: tokio::sync::Mutex::new(()),
         }))
@@ -130,6 +142,7 @@ impl Jobs {
         let result = match name {
             MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker, organisations).await,
             MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker, organisations).await,
+            ODA_ASSESSMENTS => oda::sync_assessments(&self.store, &self.broker, &self.oda, organisations).await,
             IDENTIFICATION_METADATA => match &self.identification {
                 None => Ok(serde_json::json!({ "configured": false })),
                 Some(identification) => match identification.refresh_metadata().await {
