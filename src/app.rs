@@ -387,6 +387,17 @@ async fn adapters(config: &Config) -> anyhow::Result<(Adapters, Option<suomifi_s
             .ok_or_else(|| anyhow::anyhow!("suomifi_messages: unknown organisation {:?}", entry.organisation))?;
         adapters.insert(&organisation, Arc::new(SuomifiMessages::new(entry.adapter.clone())?));
     }
+    for hook in &config.webhooks {
+        let organisation = registry
+            .resolve(&hook.organisation)
+            .map(|o| o.id)
+            .ok_or_else(|| anyhow::anyhow!("webhooks: unknown organisation {:?}", hook.organisation))?;
+        let adapter = portti_webhook::Webhook::new(&portti_webhook::WebhookConfig {
+            url: hook.url.clone(),
+            secret_file: config.data_path(&hook.secret_file),
+        })?;
+        adapters.insert(&organisation, Arc::new(adapter));
+    }
     if !config.sandbox || !config.suomifi_messages.is_empty() {
         return Ok((adapters, None));
     }

@@ -48,7 +48,21 @@ pub struct Config {
     /// which runs the FHIR simulator instead.
     #[serde(default, skip_serializing)]
     pub oda: Option<OdaSettings>,
+    /// Signed webhooks to receiving organisations' systems (`case.transferred`), one entry per
+    /// organisation. None unless configured, in the sandbox too.
+    #[serde(default, skip_serializing)]
+    pub webhooks: Vec<WebhookSettings>,
     pub sandbox_services: SandboxServices,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The receiving organisation (id or name, e.g. "529" or "Kaarina").
+    pub organisation: String,
+    pub url: String,
+    /// The shared HMAC secret; relative to `data_dir`.
+    pub secret_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +229,7 @@ impl Default for Config {
             identification: None,
             suomifi_mandates: None,
             oda: None,
+            webhooks: vec![],
             sandbox_services: Default::default(),
         }
     }

@@ -1,6 +1,8 @@
 //! The `portti` command: runs the gateway (the default), mints sandbox tokens, verifies the
 //! audit chain, and runs the benchmarks.
 
+mod import;
+
 use clap::{Parser, Subcommand};
 use portti::auth::{sandbox, Scope};
 use portti::config::Config;
@@ -54,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Import exports of other systems into the running gateway.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Benchmarks that print `name: value` lines.
     Bench {
         #[command(subcommand)]
@@ -73,6 +80,20 @@ enum JobsCommand {
     List,
     /// Run a job now (through the running gateway if there is one).
     Run { name: String },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A contact centre's CSV export of calls and chats; exits non-zero if any row was rejected.
+    ContactCentre {
+        file: PathBuf,
+        /// The gateway, e.g. http://127.0.0.1:8080 (default: this configuration's listen address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token with cases:write (default: a sandbox token for the file's municipalities).
+        #[arg(long, env = "PORTTI_TOKEN")]
+        token: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -247,6 +268,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Import {
+            command: ImportCommand::ContactCentre { file, url, token },
+        } => import::contact_centre(&config, &file, url, token).await,
         Command::Bench {
             command: BenchCommand::Exchanges { concurrency, seconds },
         } => {

@@ -54,7 +54,12 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 /// Refuses bodies over the limit (413) and JSON nested deeper than the limit (400) before
 /// any handler or parser sees them.
 pub async fn body_limits(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let max = state.limits.body_bytes;
+    // A contact centre export is far larger than any JSON request; only its route allows that.
+    let max = if req.uri().path() == super::imports::CONTACT_CENTRE_PATH {
+        state.limits.body_bytes.max(super::imports::CONTACT_CENTRE_BODY_BYTES)
+    } else {
+        state.limits.body_bytes
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -9,6 +9,7 @@ mod help;
 mod help_form;
 mod idempotency;
 mod identification;
+mod imports;
 mod jobs;
 mod kanta;
 pub mod layers;
@@ -22,6 +23,7 @@ mod params;
 pub mod problem;
 pub mod rate_limit;
 pub mod tls;
+mod transfers;
 
 use crate::audit::PersonHasher;
 use crate::auth::{CertificateClients, TokenVerifier};
@@ -104,6 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .route("/v1/cases", get(cases::list).post(cases::create))
         .route("/v1/cases/{id}", get(cases::get_one))
+        .route("/v1/cases/{id}/transfers", get(transfers::list).post(transfers::create))
+        .route(imports::CONTACT_CENTRE_PATH, post(imports::contact_centre))
         .route("/v1/messages", post(messages::send))
         .route("/v1/cases/{id}/kanta-documents", post(kanta::archive))
         .route("/v1/cases/{id}/oda-status", post(oda::status))

@@ -9,11 +9,13 @@ use utoipa::{Modify, OpenApi};
     info(title = "Portti", description = "Integration gateway between regional social and health care systems and Finland's national services."),
     paths(
         super::cases::create, super::cases::get_one, super::cases::list,
+        super::imports::contact_centre,
         super::help::create,
         super::messages::send,
         super::kanta::archive, super::kanta::invalidate, super::kanta::search, super::kanta::fetch,
         super::mandates::check,
         super::oda::status, super::oda::reply,
+        super::transfers::create, super::transfers::list,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify,

@@ -40,7 +40,12 @@ impl SigningKey {
         // The public half is derived, so rewriting it is harmless; the verifier's config names it.
         let public = dir.join(PUBLIC_KEY_FILE);
         if std::fs::read_to_string(&public).ok().as_deref() != Some(public_pem.as_str()) {
-            let tmp = dir.join(format!(".{PUBLIC_KEY_FILE}.{}", std::process::id()));
+            // Unique per call: threads of one process may write it at the same time.
+            let tmp = dir.join(format!(
+                ".{PUBLIC_KEY_FILE}.{}.{}",
+                std::process::id(),
+                uuid::Uuid::now_v7()
+            ));
             std::fs::write(&tmp, &public_pem)?;
             std::fs::rename(&tmp, &public)?;
         }

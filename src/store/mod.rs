@@ -5,11 +5,14 @@ mod exchange;
 mod group_commit;
 mod login;
 mod sqlite;
+mod transfer;
 
 pub use exchange::{
     Attempt, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus, ExchangeUpdate, Expect, JobRun,
     LeaseRequest, QueueDepth,
 };
+
+pub use transfer::{NewTransfer, Transfer};
 
 pub use login::{LoginChange, LoginRefusal, LoginSession, OutstandingRequest};
 
@@ -54,6 +57,11 @@ pub struct Write {
     /// Leases due exchanges in the same transaction; they come back in the outcome.
     pub lease: Option<LeaseRequest>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// Replaces the stored document (and its indexed columns) of an existing case with this
+    /// one, found by its id: a re-import with changed fields. Nothing happens if no case has the id.
+    pub replaced_case: Option<NewCase>,
+    /// Hands a case to another organisation and records the transfer in its history.
+    pub case_transfer: Option<NewTransfer>,
     /// Suomi.fi Identification state changes.
     pub login: Vec<LoginChange>,
     pub audit: Vec<AuditEvent>,
@@ -158,6 +166,11 @@ impl Store {
 
     pub async fn case(&self, id: Uuid) -> Result<Option<Case>, StoreError> {
         self.backend.case(id).await
+    }
+
+    /// A case's transfer history, oldest first.
+    pub async fn case_transfers(&self, case_id: Uuid) -> Result<Vec<Transfer>, StoreError> {
+        self.backend.case_transfers(case_id).await
     }
 
     pub async fn cases(&self, query: &CaseQuery) -> Result<Page<Case>, StoreError> {

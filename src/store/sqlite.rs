@@ -7,6 +7,7 @@ use super::{
     ExchangeUpdate, Expect, IdempotencyClaim, JobRun, LeaseRequest, LoginChange, LoginRefusal, LoginSession, NewCase,
     OutstandingRequest, Page, QueueDepth, StoreConfig, StoreError, StoredResponse, Write, WriteOutcome,
 };
+use super::{NewTransfer, Transfer};
 use crate::audit::{seal, Actor, AuditEvent, AuditRecord, ChainHead, PersonKey};
 use crate::case::Case;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -38,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "help requests",
         include_str!("migrations/sqlite/0005_help_requests.sql"),
+    ),
+    (
+        6,
+        "case transfers",
+        include_str!("migrations/sqlite/0006_case_transfers.sql"),
     ),
 ];
 
@@ -127,6 +133,17 @@ impl Sqlite {
             .fetch_optional(&self.readers)
             .await?;
         row.map(|r| case_document(&r)).transpose()
+    }
+
+    pub async fn case_transfers(&self, case_id: Uuid) -> Result<Vec<Transfer>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, case_id, seq, from_org, to_org, reason, note, at, by_client, document FROM case_transfers \
+             WHERE case_id = ? ORDER BY seq",
+        )
+        .bind(case_id.to_string())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(transfer_row).collect()
     }
 
     pub async fn cases(&self, q: &CaseQuery) -> Result<Page<Case>, StoreError> {
@@ -636,6 +653,8 @@ async fn write_batch(
     refuse_unusable_logins(&mut tx, batch, &mut outcomes).await?;
 
     let mut cases = Vec::new();
+    let mut transfers = Vec::new();
+    let mut replaced = Vec::new();
     let mut records = Vec::new();
     let mut claims = Vec::new();
     let mut exchanges = Vec::new();
@@ -651,6 +670,8 @@ async fn write_batch(
             continue;
         }
         cases.extend(&write.new_case);
+        transfers.extend(&write.case_transfer);
+        replaced.extend(&write.replaced_case);
         claims.extend(&write.idempotency);
         exchanges.extend(&write.new_exchange);
         updates.extend(&write.exchange_updates);
@@ -671,6 +692,12 @@ async fn write_batch(
     }
     for chunk in cases.chunks(ROWS_PER_INSERT) {
         insert_cases(&mut tx, chunk).await?;
+    }
+    for new in replaced {
+        replace_case(&mut tx, new).await?;
+    }
+    for transfer in transfers {
+        apply_transfer(&mut tx, transfer).await?;
     }
     for chunk in exchanges.chunks(ROWS_PER_INSERT) {
         insert_exchanges(&mut tx, chunk).await?;
@@ -1097,6 +1124,79 @@ async fn insert_cases(conn: &mut SqliteConnection, rows: &[&NewCase]) -> Result<
     });
     sql.build().persistent(false).execute(conn).await?;
     Ok(())
+}
+
+/// Replaces an existing case's document and the columns derived from it; the id, recorder
+/// and recording time stay those of the first write.
+async fn replace_case(conn: &mut SqliteConnection, new: &NewCase) -> Result<(), StoreError> {
+    let case = &new.case;
+    let document = serde_json::to_string(case).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "UPDATE cases SET organiser = ?, owner = ?, received_at = ?, person_key = ?, reference = ?, due_by = ?, \
+         document = ? WHERE id = ?",
+    )
+    .bind(case.organiser.clone())
+    .bind(case.owner().to_string())
+    .bind(stored_time(&case.received_at))
+    .bind(new.person.as_ref().map(|p| p.as_str().to_string()))
+    .bind(case.reference.clone())
+    .bind(case.due_by.as_ref().map(stored_time))
+    .bind(document)
+    .bind(case.id.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Hands a case to its receiver (the new document and owner) and appends the history row with
+/// the document as sent; the row's `seq` follows the case's earlier transfers.
+async fn apply_transfer(conn: &mut SqliteConnection, t: &NewTransfer) -> Result<(), StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    let document = serde_json::to_string(&t.case).map_err(corrupt)?;
+    let snapshot = serde_json::to_string(&t.snapshot).map_err(corrupt)?;
+    sqlx::query("UPDATE cases SET owner = ?, document = ? WHERE id = ?")
+        .bind(t.case.owner().to_string())
+        .bind(document)
+        .bind(t.case.id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO case_transfers (id, case_id, seq, from_org, to_org, reason, note, at, by_client, document) \
+         SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM case_transfers WHERE case_id = ?",
+    )
+    .bind(t.id.to_string())
+    .bind(t.case.id.to_string())
+    .bind(&t.from_org)
+    .bind(&t.to_org)
+    .bind(&t.reason)
+    .bind(&t.note)
+    .bind(stored_time(&t.at))
+    .bind(&t.by_client)
+    .bind(snapshot)
+    .bind(t.case.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn transfer_row(row: &SqliteRow) -> Result<Transfer, StoreError> {
+    let uuid = |column: &str| -> Result<Uuid, StoreError> {
+        let text: String = row.try_get(column)?;
+        Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
+    };
+    let document: String = row.try_get("document")?;
+    Ok(Transfer {
+        id: uuid("id")?,
+        case_id: uuid("case_id")?,
+        seq: row.try_get("seq")?,
+        from_org: row.try_get("from_org")?,
+        to_org: row.try_get("to_org")?,
+        reason: row.try_get("reason")?,
+        note: row.try_get("note")?,
+        at: parse_time(&row.try_get::<String, _>("at")?)?,
+        by_client: row.try_get("by_client")?,
+        snapshot: serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
 }
 
 async fn insert_audit(conn: &mut SqliteConnection, records: &[AuditRecord]) -> Result<(), StoreError> {

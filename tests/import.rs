@@ -1,0 +1,89 @@
+//! `portti import contact-centre FILE` against a started sandbox gateway.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portti");
+
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_small_export_is_imported_and_rejected_rows_are_named_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _gateway = Gateway(
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
+            .env_remove("PORTTI_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "the sandbox did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let file = dir.path().join("calls.csv");
+    std::fs::write(
+        &file,
+        "call_id,queue,municipality,language,received,answered,ended,outcome\n\
+         c-1,neuvonta,853,fi,2026-11-02 09:15:00,2026-11-02 09:15:09,2026-11-02 09:24:00,resolved_first_contact\n\
+         c-2,neuvonta,853,fi,2026-11-02 09:16:00,,,nonsense\n\
+         c-3,neuvonta,Turku,sv,2026-11-02T10:00:00+02:00,,,open\n",
+    )
+    .unwrap();
+    let run = || {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .env_remove("PORTTI_CONFIG")
+            .env_remove("PORTTI_TOKEN")
+            .args(["import", "contact-centre", "calls.csv", "--url", &base])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a rejected row fails the run: {stdout}");
+    assert!(stdout.contains("accepted: 2"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("created: 2"), "{stdout}");
+    assert!(stdout.contains("rejected: 1"), "{stdout}");
+    assert!(stdout.contains("line 3 (call c-2): /outcome"), "{stdout}");
+    assert!(stderr.contains("3/3 rows"), "a progress line: {stderr}");
+
+    // The same file again changes nothing.
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("unchanged: 2"), "{stdout}");
+    assert!(stdout.contains("created: 0"), "{stdout}");
+}
