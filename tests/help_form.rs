@@ -81,6 +81,17 @@ fn chromium() -> PathBuf {
 /// Loads `url` in headless Chromium, lets it run (including navigations started on load) and
 /// returns the DOM it ends with.
 fn dump_dom(browser: &Path, profile: &Path, url: &str) -> String {
+    // On a loaded machine headless Chromium now and then prints no DOM at all; try again then.
+    for _ in 0..3 {
+        let dom = dump_dom_once(browser, profile, url);
+        if dom.contains("<html") {
+            return dom;
+        }
+    }
+    dump_dom_once(browser, profile, url)
+}
+
+fn dump_dom_once(browser: &Path, profile: &Path, url: &str) -> String {
     let out = Command::new(browser)
         .args([
             "--headless=new",
@@ -212,20 +223,27 @@ async fn a_person_asks_for_help_with_a_real_browser() {
     let dom = dump_dom(&browser, &profile, &url);
     assert!(dom.contains("Pyyntöä ei voitu vastaanottaa."), "{dom}");
 
-    // The real server knows the peer's address: past the limit (3; the refused robot and the
-    // first request used two), 429 with Retry-After for the JSON API too.
+    // The real server knows the peer's address: the limit (3) is shared by the browser's posts
+    // (the refused robot and the first request used two; a retried dump may have used more) and
+    // the JSON API, which answers 429 with Retry-After once it is reached.
     let http = reqwest::Client::new();
     let ask = || {
         http.post(format!("{}/v1/help-requests", gateway.base))
             .json(&serde_json::json!({ "municipality": "Åbo", "language": "sv", "message": "Hjälp" }))
             .send()
     };
-    let created = ask().await.unwrap();
-    assert_eq!(created.status(), 201);
-    let body: serde_json::Value = created.json().await.unwrap();
-    assert!(body["reference"].as_str().unwrap().starts_with("APU-"), "{body}");
-    let limited = ask().await.unwrap();
-    assert_eq!(limited.status(), 429);
+    let mut created = 0;
+    let limited = loop {
+        let response = ask().await.unwrap();
+        if response.status() == 429 {
+            break response;
+        }
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["reference"].as_str().unwrap().starts_with("APU-"), "{body}");
+        created += 1;
+        assert!(created <= 1, "the limit of 3 was not enforced");
+    };
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(limited.headers()["content-type"], "application/problem+json");
 }
