@@ -161,3 +161,103 @@ async fn completed_assessments_become_cases_once_and_answers_go_back() {
         .await;
     assert_eq!(status, 422, "{problem}");
 }
+
+/// A gateway on its own runtime in a thread of its own, so that a test can stop it the way a
+/// crash or a restart would: everything it runs is dropped and its data directory lock released.
+struct Restartable {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    jobs: std::sync::Arc<portti::jobs::Jobs>,
+}
+
+impl Restartable {
+    fn start(config: portti::config::Config) -> Self {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                tokio::select! {
+                    result = portti::app::run(config, move |_, gateway| {
+                        let _ = ready_tx.send(gateway.jobs.clone());
+                    }) => result.unwrap(),
+                    _ = stop_rx => {}
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        });
+        let jobs = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the gateway started");
+        Restartable {
+            stop: Some(stop),
+            thread: Some(thread),
+            jobs,
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+#[test]
+fn the_cursor_survives_a_restart_and_nothing_is_fetched_twice() {
+    let data = tempfile::tempdir().unwrap();
+    let support = tokio::runtime::Runtime::new().unwrap();
+    // The FHIR server outlives the gateways.
+    let simulator = support
+        .block_on(portti_simulators::oda::start(
+            portti_simulators::oda::Config::sandbox(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let control = simulator.control();
+    let certs = portti_contract_tests::certs_dir();
+    let config = || {
+        let mut config = sandbox_config(data.path());
+        config.jobs.oda_assessments = "0 0 0 1 1 * 2099".into();
+        config.sandbox_services.oda_organisations = vec![];
+        config.oda = Some(
+            serde_json::from_value(json!({
+                "organisations": ["853"],
+                "adapter": {
+                    "base_url": simulator.fhir_base_url(), "token_url": simulator.token_url(),
+                    "client_id": portti_simulators::oda::SANDBOX_CLIENT_ID,
+                    "client_key_file": certs.join("oda-client.key"),
+                    "key_id": portti_simulators::oda::SANDBOX_KEY_ID,
+                }
+            }))
+            .unwrap(),
+        );
+        config
+    };
+    let run = |jobs: &portti::jobs::Jobs| support.block_on(jobs.run(portti::jobs::ODA_ASSESSMENTS)).unwrap();
+
+    let first = Restartable::start(config());
+    let created = run(&first.jobs);
+    assert_eq!(created.outcome, "ok", "{created:?}");
+    assert_eq!(created.counts["cases_created"], 2, "{created:?}");
+    first.stop();
+
+    control.clear_request_log();
+    control.add_assessment("010594Y9032", "853", "urgent");
+    let second = Restartable::start(config());
+    let after = run(&second.jobs);
+    assert_eq!(after.outcome, "ok", "{after:?}");
+    assert_eq!(after.counts["assessments"], 1, "only the new one is fetched: {after:?}");
+    assert_eq!(after.counts["cases_created"], 1, "{after:?}");
+    let searches: Vec<_> = control
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/QuestionnaireResponse"))
+        .collect();
+    assert!(
+        searches
+            .iter()
+            .all(|r| r.query.as_deref().is_some_and(|q| q.contains("_lastUpdated=ge"))),
+        "the search after the restart starts from the saved cursor: {searches:?}"
+    );
+    second.stop();
+}
