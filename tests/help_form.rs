@@ -145,7 +145,8 @@ async fn filled_form(gateway: &Gateway, dir: &Path, name: &str, query: &str, fie
 async fn a_person_asks_for_help_with_a_real_browser() {
     let browser = chromium();
     let dir = tempfile::tempdir().unwrap();
-    let gateway = start(dir.path(), 3).await;
+    // Room for a browser post Chromium repeats under load; the limit itself is what the end checks.
+    let gateway = start(dir.path(), 6).await;
     let profile = dir.path().join("chromium-profile");
 
     // The form renders in Swedish with the municipality's Swedish name and bound labels.
@@ -223,9 +224,9 @@ async fn a_person_asks_for_help_with_a_real_browser() {
     let dom = dump_dom(&browser, &profile, &url);
     assert!(dom.contains("Pyyntöä ei voitu vastaanottaa."), "{dom}");
 
-    // The real server knows the peer's address: the limit (3) is shared by the browser's posts
+    // The real server knows the peer's address: the limit is shared by the browser's posts
     // (the refused robot and the first request used two; a retried dump may have used more) and
-    // the JSON API, which answers 429 with Retry-After once it is reached.
+    // the JSON API, which answers 429 with Retry-After once it is reached (6 here).
     let http = reqwest::Client::new();
     let ask = || {
         http.post(format!("{}/v1/help-requests", gateway.base))
@@ -242,7 +243,7 @@ async fn a_person_asks_for_help_with_a_real_browser() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert!(body["reference"].as_str().unwrap().starts_with("APU-"), "{body}");
         created += 1;
-        assert!(created <= 1, "the limit of 3 was not enforced");
+        assert!(created <= 5, "the limit of 6 was not enforced");
     };
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(limited.headers()["content-type"], "application/problem+json");
