@@ -4,11 +4,13 @@
 //! the broker knows retries, leases, circuit breakers and audit and nothing of wire formats.
 
 pub mod http;
+pub mod redact;
 
 pub use http::{
     build_client, classify_status, classify_transport_error, sha256_hex, ClientIdentity, HttpClientConfig,
     HttpClientError,
 };
+pub use redact::{redact_identity_codes, redact_identity_codes_as, without_quoted_values};
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;

@@ -932,26 +932,7 @@ fn looks_like_identity_code(code: &str) -> bool {
         && b[10].is_ascii_alphanumeric()
 }
 
-/// Replaces anything shaped like an identity code with `[identity code]`.
-pub fn redact(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if i + 11 <= chars.len() {
-            let candidate: String = chars[i..i + 11].iter().collect();
-            let bounded = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
-            if bounded && looks_like_identity_code(&candidate) {
-                out.push_str("[identity code]");
-                i += 11;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
+pub use portti_adapter_core::redact_identity_codes as redact;
 
 /// The server's reason, from an `OperationOutcome` or an OAuth error, redacted and bounded.
 fn error_detail(body: &[u8]) -> String {
@@ -1008,20 +989,7 @@ fn parse_payload<T: DeserializeOwned>(operation: &Operation) -> Result<T, Adapte
 
 /// serde's messages quote the offending value: drop every quoted part, then identity codes.
 fn without_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                out.push_str("\"…\"");
-                quoted = true;
-            }
-            ('"', true) => quoted = false,
-            (c, false) => out.push(c),
-            (_, true) => {}
-        }
-    }
-    redact(&out)
+    redact(&portti_adapter_core::without_quoted_values(message))
 }
 
 impl Adapter for Oda {

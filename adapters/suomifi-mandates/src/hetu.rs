@@ -35,33 +35,10 @@ pub fn is_valid(code: &str) -> bool {
     CHECK[(n % 31) as usize] == b[10]
 }
 
-/// Replaces anything shaped like an identity code (six digits, a century sign, three digits, a
-/// check character; case-insensitive), wherever it stands, by `<identity code>`. It errs on the
-/// side of redacting too much (a run of digits in some other id may be caught too).
+/// Replaces anything shaped like an identity code, wherever it stands, by `<identity code>`
+/// (the shared redactor of `portti-adapter-core`, with this crate's placeholder).
 pub fn redact(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while i + 11 <= bytes.len() {
-        if looks_like_code(&bytes[i..i + 11]) {
-            out.push_str(&text[copied..i]);
-            out.push_str("<identity code>");
-            i += 11;
-            copied = i;
-        } else {
-            i += 1;
-        }
-    }
-    out.push_str(&text[copied..]);
-    out
-}
-
-fn looks_like_code(b: &[u8]) -> bool {
-    b[..6].iter().all(u8::is_ascii_digit)
-        && is_century_sign(b[6].to_ascii_uppercase())
-        && b[7..10].iter().all(u8::is_ascii_digit)
-        && b[10].is_ascii_alphanumeric()
+    portti_adapter_core::redact_identity_codes_as(text, "<identity code>")
 }
 
 #[cfg(test)]

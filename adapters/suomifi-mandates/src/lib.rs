@@ -510,20 +510,7 @@ fn redacted(error: AdapterError) -> AdapterError {
 /// serde's messages quote the offending value (`invalid type: string "…"`): drop every quoted
 /// part (field names are kept in backticks), then anything still shaped like an identity code.
 fn without_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                out.push_str("\"…\"");
-                quoted = true;
-            }
-            ('"', true) => quoted = false,
-            (c, false) => out.push(c),
-            (_, true) => {}
-        }
-    }
-    hetu::redact(&out)
+    hetu::redact(&portti_adapter_core::without_quoted_values(message))
 }
 
 impl Adapter for SuomifiMandates {

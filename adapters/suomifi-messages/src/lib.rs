@@ -797,20 +797,7 @@ fn parse_payload<T: DeserializeOwned>(operation: &Operation) -> Result<T, Adapte
 /// serde's messages quote the offending value (`invalid type: string "…"`): drop every quoted
 /// part, then anything still shaped like an identity code.
 fn without_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                out.push_str("\"…\"");
-                quoted = true;
-            }
-            ('"', true) => quoted = false,
-            (c, false) => out.push(c),
-            (_, true) => {}
-        }
-    }
-    validate::redact_identity_codes(&out)
+    validate::redact_identity_codes(&portti_adapter_core::without_quoted_values(message))
 }
 
 /// One `GetV2Event` → `{message_id, external_id?, kind, type, time}`.

@@ -235,30 +235,7 @@ pub(crate) fn check_identity_code(code: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Replaces everything shaped like a personal identity code (DDMMYY, a century sign, three
-/// digits, a check character) with `[identity code]`: for text that came from elsewhere (the
-/// service's reasons, deserialisation errors) before it goes into an error string.
-pub(crate) fn redact_identity_codes(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let shaped = |w: &[char]| {
-        w[..6].iter().all(char::is_ascii_digit)
-            && "+-YXWVUABCDEFyxwvuabcdef".contains(w[6])
-            && w[7..10].iter().all(char::is_ascii_digit)
-            && w[10].is_ascii_alphanumeric()
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if i + 11 <= chars.len() && shaped(&chars[i..i + 11]) {
-            out.push_str("[identity code]");
-            i += 11;
-        } else {
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
-}
+pub(crate) use portti_adapter_core::redact_identity_codes;
 
 #[cfg(test)]
 mod tests {
