@@ -65,6 +65,37 @@ where
     }
 }
 
+/// Serve HTTP/1.1 (over TLS when `acceptor` is given) with `service` on every connection until
+/// `stop` changes: the listener every simulator without TLS faults of its own shares.
+pub(crate) async fn serve<S, Fut, B>(
+    listener: TcpListener,
+    acceptor: Option<Arc<SslAcceptor>>,
+    stop: watch::Receiver<bool>,
+    service: S,
+) where
+    S: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<B>, DropConnection>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let loop_stop = stop.clone();
+    let on_connection = move |tcp: TcpStream| {
+        let (service, stop, acceptor) = (service.clone(), stop.clone(), acceptor.clone());
+        async move {
+            match acceptor {
+                None => serve_http1(tcp, service, stop).await,
+                Some(acceptor) => {
+                    if let Some(stream) = tls_accept(&acceptor, tcp).await {
+                        serve_http1(stream, service, stop).await;
+                    }
+                }
+            }
+        }
+    };
+    accept_loop(listener, loop_stop, on_connection).await;
+}
+
 /// The server side of a TLS handshake; None when it fails or times out.
 pub(crate) async fn tls_accept(acceptor: &SslAcceptor, tcp: TcpStream) -> Option<SslStream<TcpStream>> {
     let ssl = Ssl::new(acceptor.context()).ok()?;

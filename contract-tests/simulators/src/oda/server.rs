@@ -10,7 +10,6 @@ use axum::Router;
 use hyper::body::Incoming;
 use openssl::ssl::SslAcceptor;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -22,28 +21,10 @@ pub async fn serve(
     sim: Arc<Sim>,
     stop: watch::Receiver<bool>,
 ) {
-    let loop_stop = stop.clone();
-    let on_connection = move |tcp| {
-        let (app, sim, stop, acceptor) = (app.clone(), sim.clone(), stop.clone(), acceptor.clone());
-        async move {
-            match acceptor {
-                None => connection(tcp, app, sim, stop).await,
-                Some(acceptor) => {
-                    if let Some(stream) = net::tls_accept(&acceptor, tcp).await {
-                        connection(stream, app, sim, stop).await;
-                    }
-                }
-            }
-        }
-    };
-    net::accept_loop(listener, loop_stop, on_connection).await;
-}
-
-async fn connection<I>(io: I, app: Router, sim: Arc<Sim>, stop: watch::Receiver<bool>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    net::serve_http1(io, move |req| handle(app.clone(), sim.clone(), req), stop).await;
+    net::serve(listener, acceptor, stop, move |req| {
+        handle(app.clone(), sim.clone(), req)
+    })
+    .await;
 }
 
 async fn handle(app: Router, sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>, DropConnection> {

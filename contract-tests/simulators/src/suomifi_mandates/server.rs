@@ -16,14 +16,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 pub async fn serve(listener: TcpListener, app: Router, sim: Arc<Sim>, stop: watch::Receiver<bool>) {
-    let loop_stop = stop.clone();
-    let on_connection = move |tcp| {
-        let (app, sim, stop) = (app.clone(), sim.clone(), stop.clone());
-        async move {
-            net::serve_http1(tcp, move |req| handle(app.clone(), sim.clone(), req), stop).await;
-        }
-    };
-    net::accept_loop(listener, loop_stop, on_connection).await;
+    net::serve(listener, None, stop, move |req| handle(app.clone(), sim.clone(), req)).await;
 }
 
 async fn handle(app: Router, sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
