@@ -1,6 +1,7 @@
 //! The `portti` command: runs the gateway (the default), mints sandbox tokens, verifies the
 //! audit chain, and runs the benchmarks.
 
+mod audit_export;
 mod import;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +73,24 @@ enum Command {
 enum AuditCommand {
     /// Recompute the hash chain; exits non-zero naming the first broken record.
     Verify,
+    /// Write the trail (every organisation's) as JSON lines, CSV or a FHIR R4 AuditEvent bundle.
+    Export {
+        /// At or after: a date (YYYY-MM-DD, Helsinki) or an RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Before this RFC 3339 time, or through this date.
+        #[arg(long)]
+        to: Option<String>,
+        /// jsonl, csv or fhir.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Only this organisation's records.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,6 +240,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    from,
+                    to,
+                    format,
+                    organisation,
+                    out,
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let count = audit_export::run(&store, from, to, &format, organisation, out.as_deref()).await?;
+            eprintln!("exported {count} audit records");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Jobs {
             command: JobsCommand::List,

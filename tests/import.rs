@@ -86,4 +86,22 @@ async fn a_small_export_is_imported_and_rejected_rows_are_named_by_line() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("unchanged: 2"), "{stdout}");
     assert!(stdout.contains("created: 0"), "{stdout}");
+
+    // What the import did is in the trail, and `portti audit export` writes it out.
+    let export = |format: &str| {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .env_remove("PORTTI_CONFIG")
+            .args(["audit", "export", "--format", format, "--from", "2020-01-01"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = export("csv");
+    assert!(csv.starts_with("seq,time,client_id,end_user,role,action,"), "{csv}");
+    assert!(csv.lines().filter(|l| l.contains(",case.create,")).count() >= 2, "{csv}");
+    let fhir: serde_json::Value = serde_json::from_str(&export("fhir")).unwrap();
+    assert_eq!(fhir["resourceType"], "Bundle");
+    assert_eq!(fhir["entry"].as_array().unwrap().len(), csv.lines().count() - 1);
 }

@@ -124,6 +124,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{name}/run", post(jobs::run))
         .route("/v1/audit", get(audit::query))
         .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/export", get(audit::export))
+        .route("/v1/audit/people/{identity_code}/report", get(audit::disclosure_report))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             layers::per_client_concurrency,

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::transfers::create, super::transfers::list,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
-        super::audit::query, super::audit::verify,
+        super::audit::query, super::audit::verify, super::audit::export, super::audit::disclosure_report,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     components(schemas(super::problem::Problem, super::problem::InvalidField)),

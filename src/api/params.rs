@@ -65,3 +65,36 @@ pub fn organisations(
         },
     }
 }
+
+/// A period bound given as a date (`2026-03-01`, a day in Helsinki time) or an RFC 3339 time.
+/// A date as the end of a period includes that whole day.
+pub fn day_or_time(
+    params: &QueryParams,
+    name: &str,
+    end_of_period: bool,
+    errors: &mut Vec<InvalidField>,
+) -> Option<DateTime<Utc>> {
+    let v = params.get(name)?;
+    let bound = crate::case::holidays::period_bound(v, end_of_period);
+    if bound.is_none() {
+        errors.push(InvalidField::parameter(
+            name,
+            "must be a date (YYYY-MM-DD, Helsinki time) or an RFC 3339 timestamp with an offset",
+        ));
+    }
+    bound
+}
+
+/// Checks that a period (its end exclusive) is not empty.
+pub fn period(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    errors: &mut Vec<InvalidField>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            errors.push(InvalidField::parameter("to", "must be after from"));
+        }
+    }
+    (from, to)
+}

@@ -588,3 +588,147 @@ async fn operations_endpoints_answer_without_a_token() {
     }
     assert!(doc["components"]["schemas"].get("Case").is_some());
 }
+
+#[tokio::test]
+async fn the_audit_trail_exports_as_json_lines_csv_and_fhir() {
+    let h = harness().await;
+    let t = h.token("ohjaus", ALL, &["853"]);
+    h.post(&t, &example(), &[("x-end-user", "tt-4711")]).await;
+    let other = h.token("other", ALL, &["529"]);
+    h.get(&other, "/v1/cases").await;
+
+    let (s, headers, jsonl) = h.get(&t, "/v1/audit/export?format=jsonl&from=2020-01-01").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    assert!(headers["content-disposition"].to_str().unwrap().contains(".jsonl"));
+    let lines: Vec<Value> = jsonl
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["case.create", "audit.export"],
+        "only 853's records, the export itself included"
+    );
+    assert!(!jsonl.to_string().contains("131052"));
+
+    let (_, headers, csv) = h.get(&t, "/v1/audit/export?format=csv").await;
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.as_str().unwrap().to_string();
+    assert!(csv.starts_with("seq,time,client_id,"));
+    assert_eq!(csv.lines().count(), 4, "header, case.create and two exports: {csv}");
+
+    let (_, headers, bundle) = h.get(&t, "/v1/audit/export?format=fhir&organisation=853").await;
+    assert_eq!(headers["content-type"], "application/fhir+json");
+    let entries = bundle["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[0]["resource"]["subtype"][0]["code"], "case.create");
+
+    let (s, headers, problem) = h
+        .get(
+            &t,
+            "/v1/audit/export?format=xml&from=2026-02-02&to=2026-02-01&organisation=529&x=1",
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{problem}");
+    let (s, headers2, problem) = h
+        .get(&t, "/v1/audit/export?format=xml&from=2026-02-02&to=2026-02-01&x=1")
+        .await;
+    assert_problem(&headers2, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+    let named: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["parameter"].as_str().unwrap())
+        .collect();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    for name in ["format", "to", "x"] {
+        assert!(named.contains(&name), "{name} in {named:?}");
+    }
+    drop(headers);
+    let (s, _, _) = h
+        .get(&h.token("ohjaus", &[Scope::CasesRead], &["853"]), "/v1/audit/export")
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_disclosure_report_lists_every_use_of_a_persons_data_and_is_audited() {
+    let h = harness().await;
+    let t = h.token("ohjaus", ALL, &["853"]);
+    let (_, _, created) = h.post(&t, &example(), &[("x-end-user", "tt-4711")]).await;
+    h.get(&t, &format!("/v1/cases/{}", created["id"].as_str().unwrap()))
+        .await;
+
+    let (s, _, report) = h.get(&t, "/v1/audit/people/131052-308T/report?lang=sv").await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["identity_code"], "131052-308T");
+    assert_eq!(report["language"], "sv");
+    let described: Vec<&str> = report["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "Kontakten registrerades",
+            "Klientuppgifterna visades",
+            "Denna utredning om utlämnanden upprättades"
+        ]
+    );
+    assert_eq!(report["entries"][0]["user"], "tt-4711");
+    assert_eq!(report["entries"][0]["organisation_name"], "Åbo");
+
+    // Another person's report and another organisation's view are empty of this person's data.
+    let (_, _, none) = h.get(&t, "/v1/audit/people/010101-123N/report").await;
+    assert_eq!(
+        none["entries"].as_array().unwrap().len(),
+        1,
+        "only its own making: {none}"
+    );
+    let other = h.token("other", ALL, &["529"]);
+    let (_, _, theirs) = h.get(&other, "/v1/audit/people/131052-308T/report").await;
+    assert_eq!(theirs["entries"].as_array().unwrap().len(), 1);
+
+    let (s, headers, page) = h
+        .get(&t, "/v1/audit/people/131052-308T/report?format=html&to=2999-01-01")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let page = page.as_str().unwrap();
+    assert!(page.contains("Selvitys asiakastietojen käytöstä ja luovutuksista"));
+    assert!(page.contains("Yhteydenotto kirjattiin"));
+
+    let (_, _, audit) = h
+        .get(&t, "/v1/audit?action=audit.disclosure_report&person=131052-308T")
+        .await;
+    assert_eq!(
+        audit["items"].as_array().unwrap().len(),
+        2,
+        "each report request is audited: {audit}"
+    );
+
+    let (s, headers, problem) = h.get(&t, "/v1/audit/people/131052-308X/report?lang=en").await;
+    assert_problem(&headers, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let named: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["parameter"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["identity_code", "lang"]);
+    assert!(!problem.to_string().contains("131052"));
+    let (s, _, _) = h
+        .get(
+            &h.token("ohjaus", &[Scope::CasesRead], &["853"]),
+            "/v1/audit/people/131052-308T/report",
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

@@ -2,6 +2,8 @@
 //! data. Persons appear only as a keyed hash of their identity code (see [`PersonHasher`]).
 
 mod chain;
+pub mod disclosure;
+pub mod export;
 mod person;
 
 pub use chain::{seal, verify, Broken, ChainHead, Verification, GENESIS_HASH};

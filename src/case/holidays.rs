@@ -143,6 +143,16 @@ pub fn helsinki_to_utc(local: NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
+/// A period bound as people write it: a date (a Helsinki day; as the end of a period, through
+/// that whole day) or an RFC 3339 time.
+pub fn period_bound(value: &str, end_of_period: bool) -> Option<DateTime<Utc>> {
+    if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let day = if end_of_period { day.succ_opt()? } else { day };
+        return Some(helsinki_to_utc(day.and_hms_opt(0, 0, 0)?));
+    }
+    DateTime::parse_from_rfc3339(value).ok().map(|t| t.with_timezone(&Utc))
+}
+
 /// When a request that arrived at `arrived` must be answered: 16:15 Helsinki time on the next
 /// working day after the (Helsinki) day of arrival.
 pub fn answer_due(arrived: DateTime<Utc>) -> DateTime<Utc> {

@@ -125,8 +125,8 @@ pub struct CaseQuery {
 
 #[derive(Debug, Clone)]
 pub struct AuditQuery {
-    /// Only records of these organisations.
-    pub organisations: Vec<String>,
+    /// Only records of these organisations; `None` (operators' own tools only): every record.
+    pub organisations: Option<Vec<String>>,
     pub person: Option<PersonKey>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,

@@ -228,9 +228,12 @@ impl Sqlite {
     }
 
     pub async fn audit_records(&self, q: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
-        let mut sql = QueryBuilder::<Db>::new("SELECT * FROM audit_log WHERE organisation IN (");
-        push_list(&mut sql, &q.organisations);
-        sql.push(")");
+        let mut sql = QueryBuilder::<Db>::new("SELECT * FROM audit_log WHERE 1 = 1");
+        if let Some(organisations) = &q.organisations {
+            sql.push(" AND organisation IN (");
+            push_list(&mut sql, organisations);
+            sql.push(")");
+        }
         if let Some(person) = &q.person {
             sql.push(" AND person = ").push_bind(person.as_str().to_string());
         }

@@ -263,7 +263,7 @@ async fn audit_queries_filter_by_person_and_organisation() {
         .await
         .unwrap();
     let query = |orgs: &[&str], person: Option<PersonKey>| AuditQuery {
-        organisations: orgs.iter().map(|s| s.to_string()).collect(),
+        organisations: Some(orgs.iter().map(|s| s.to_string()).collect()),
         person,
         from: None,
         to: None,

@@ -5,6 +5,8 @@
 
 pub mod http;
 pub mod redact;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use http::{
     build_client, classify_status, classify_transport_error, sha256_hex, ClientIdentity, HttpClientConfig,
