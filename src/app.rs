@@ -121,6 +121,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     state.kanta = kanta;
     let (identification, idp_simulator) = identification(config).await?;
     state.identification = identification;
+    state.certificate_files =
+        crate::certificates::in_use(config, state.kanta.as_deref(), state.identification.as_deref());
     let (mandates, mandates_simulator) = mandates(config).await?;
     state.mandates = mandates;
     let oda_simulator = oda(config, &mut adapters).await?;

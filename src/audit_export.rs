@@ -27,6 +27,7 @@ pub async fn run(
         to,
         actor: None,
         action: None,
+        service: None,
         after_seq: None,
         limit: 5_000,
     };

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod case;
+pub mod certificates;
 pub mod config;
 pub mod identification;
 pub mod jobs;

@@ -38,6 +38,7 @@ pub struct AuditPage {
         ("to" = Option<String>, Query, description = "Before (RFC 3339)"),
         ("actor" = Option<String>, Query, description = "API client id"),
         ("action" = Option<String>, Query, description = "e.g. case.create, case.read"),
+        ("service" = Option<String>, Query, description = "National service, e.g. suomifi-messages, kanta"),
         ("organisation" = Option<String>, Query, description = "Only this organisation"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<u32>, Query, description = "Page size, default 100"),
@@ -62,6 +63,7 @@ pub async fn query(
             "to",
             "actor",
             "action",
+            "service",
             "organisation",
             "cursor",
             "limit",
@@ -90,6 +92,7 @@ pub async fn query(
         to: params::time(&params, "to", &mut errors),
         actor: params.get("actor").map(str::to_string),
         action: params.get("action").map(str::to_string),
+        service: params.get("service").map(str::to_string),
         after_seq,
         limit: params::limit(&params, state.limits.page_size_max, &mut errors),
     };
@@ -202,6 +205,7 @@ pub async fn export(
         to,
         actor: None,
         action: None,
+        service: None,
         after_seq: None,
         limit: 1_000,
     };
@@ -313,6 +317,7 @@ pub async fn disclosure_report(
         to: period.1,
         actor: None,
         action: None,
+        service: None,
         after_seq: None,
         limit: 1_000,
     };

@@ -25,6 +25,10 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// Marks a request that came over TLS (cookies set in its answer may be `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// The verified subject of a client certificate, set by the TLS listener.
 #[derive(Debug, Clone)]
 pub struct PeerCertificate {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cases;
+mod console;
 mod exchanges;
 mod extract;
 mod help;
@@ -63,6 +64,10 @@ pub struct AppState {
     pub mandates: Option<Arc<portti_suomifi_mandates::SuomifiMandates>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
+    /// Certificate files in use, with their purpose (the console shows their expiry).
+    pub certificate_files: Vec<(String, std::path::PathBuf)>,
+    /// Keys the console's form tokens; new at every start, which only expires open forms.
+    pub console_secret: [u8; 32],
 }
 
 impl AppState {
@@ -97,6 +102,12 @@ impl AppState {
             identification: None,
             mandates: None,
             data_dir_lock: None,
+            certificate_files: Vec::new(),
+            console_secret: {
+                let mut secret = [0u8; 32];
+                openssl::rand::rand_bytes(&mut secret).expect("the system random source works");
+                secret
+            },
         }
     }
 }
@@ -142,7 +153,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/saml/slo", get(identification::slo))
         .route("/v1/help-requests", post(help::create))
         .route("/help", get(help_form::page_get).post(help_form::page_post));
+    let console = console::protected()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::per_client_concurrency,
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), layers::authenticate))
+        .route_layer(middleware::from_fn(console::session));
     public
+        .merge(console::public())
+        .merge(console)
         .merge(protected)
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

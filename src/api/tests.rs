@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 struct Harness {
     app: Router,
+    store: Store,
     key: SigningKey,
     _dir: tempfile::TempDir,
 }
@@ -35,7 +36,7 @@ async fn harness_with(adjust: impl FnOnce(&mut LimitSettings)) -> Harness {
     let mut limits = Config::default().limits;
     adjust(&mut limits);
     let state = AppState::new(
-        store,
+        store.clone(),
         PersonHasher::new(vec![3; 32]).unwrap(),
         OrganisationRegistry::default(),
         verifier,
@@ -44,6 +45,7 @@ async fn harness_with(adjust: impl FnOnce(&mut LimitSettings)) -> Harness {
     );
     Harness {
         app: router(Arc::new(state)),
+        store,
         key,
         _dir: dir,
     }
@@ -731,4 +733,196 @@ async fn a_disclosure_report_lists_every_use_of_a_persons_data_and_is_audited() 
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// A console page for a browser holding this token in its cookie: status, headers, HTML.
+async fn console_get(h: &Harness, cookie: &str, uri: &str) -> (StatusCode, HeaderMap, String) {
+    let (s, headers, body) = h
+        .call(
+            Request::get(uri)
+                .header("cookie", format!("portti_console={cookie}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    (
+        s,
+        headers,
+        body.as_str().map(str::to_string).unwrap_or_else(|| body.to_string()),
+    )
+}
+
+async fn console_post(h: &Harness, cookie: &str, uri: &str, form: &str) -> (StatusCode, HeaderMap, String) {
+    let (s, headers, body) = h
+        .call(
+            Request::post(uri)
+                .header("cookie", format!("portti_console={cookie}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form.to_string()))
+                .unwrap(),
+        )
+        .await;
+    (
+        s,
+        headers,
+        body.as_str().map(str::to_string).unwrap_or_else(|| body.to_string()),
+    )
+}
+
+fn form_token_in(page: &str) -> String {
+    let at = page.find("name=\"form_token\" value=\"").expect("a form token") + 25;
+    page[at..at + 64].to_string()
+}
+
+#[tokio::test]
+async fn the_console_signs_in_with_an_api_token_and_shows_what_its_scopes_allow() {
+    let h = harness().await;
+    let (s, headers, _) = h.call(Request::get("/console").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/console/login");
+
+    let (s, _, page) = h
+        .call(Request::get("/console/login").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.as_str().unwrap().contains("<textarea id=\"token\" name=\"token\""));
+
+    let operator = h.token("valvomo", &[Scope::ExchangesRead, Scope::ExchangesRetry], &["853"]);
+    let (s, headers, _) = h
+        .call(
+            Request::post("/console/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("token={operator}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with(&format!("portti_console={operator};")), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"));
+
+    let (s, headers, page) = console_get(&h, &operator, "/console").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    assert!(page.contains("Outbox") && page.contains("Circuit breakers") && page.contains("Scheduled jobs"));
+    assert!(page.contains("href=\"/console/exchanges?status=dead\""));
+    assert!(
+        !page.contains("href=\"/console/audit\""),
+        "no audit link without audit:read"
+    );
+    assert!(!page.contains("<script"), "no JavaScript");
+
+    let auditor = h.token("tarkastaja", &[Scope::AuditRead], &["853"]);
+    let (_, _, page) = console_get(&h, &auditor, "/console").await;
+    assert!(page.contains("href=\"/console/audit\""));
+    assert!(!page.contains("Outbox"));
+    let (s, _, page) = console_get(&h, &auditor, "/console/exchanges").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(page.contains("exchanges:read"), "{page}");
+
+    let (s, headers, _) = console_get(&h, "not-a-token", "/console").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/console/login?expired=1");
+    assert!(headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let (s, _, _) = h
+        .call(
+            Request::post("/console/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("token=nonsense"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_console_reruns_a_dead_letter_only_with_the_form_token_and_the_scope() {
+    let h = harness().await;
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::now_v7();
+    h.store
+        .commit(crate::store::Write {
+            new_exchange: Some(crate::store::Exchange {
+                id,
+                service: "suomifi-messages".into(),
+                organisation: "853".into(),
+                operation: "send_message".into(),
+                payload: json!({}),
+                person: None,
+                case_id: None,
+                status: crate::store::ExchangeStatus::Dead,
+                attempts: 3,
+                budget_attempt: 0,
+                budget_since: now,
+                due_at: now,
+                lease_until: None,
+                upstream_id: None,
+                last_error: Some("permanent: 400 <b>bad</b> request".into()),
+                recorded_by: "ohjaus".into(),
+                correlation_id: "c".into(),
+                created_at: now,
+                updated_at: now,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let operator = h.token("valvomo", &[Scope::ExchangesRead, Scope::ExchangesRetry], &["853"]);
+    let (s, _, page) = console_get(&h, &operator, "/console/exchanges?status=dead").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("Dead letters"));
+    assert!(
+        page.contains("permanent: 400 &lt;b&gt;bad&lt;/b&gt; request"),
+        "escaped: {page}"
+    );
+    assert!(page.contains(&format!("action=\"/console/exchanges/{id}/retry\"")));
+    let token = form_token_in(&page);
+
+    let retry = format!("/console/exchanges/{id}/retry");
+    let (s, _, _) = console_post(&h, &operator, &retry, "form_token=0000").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a form from elsewhere is refused");
+    let reader = h.token("valvomo", &[Scope::ExchangesRead], &["853"]);
+    let (_, _, page) = console_get(&h, &reader, "/console/exchanges?status=dead").await;
+    assert!(!page.contains("/retry"), "no rerun button without exchanges:retry");
+    let (s, _, _) = console_post(&h, &reader, &retry, &format!("form_token={}", form_token_in(&page))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, headers, _) = console_post(&h, &operator, &retry, &format!("form_token={token}")).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], format!("/console/exchanges/{id}?rerun=1").as_str());
+    let (_, _, page) = console_get(&h, &operator, &format!("/console/exchanges/{id}?rerun=1")).await;
+    assert!(page.contains("Rerun accepted"));
+    assert!(page.contains("retry_scheduled") || page.contains("accepted"), "{page}");
+    let (s, _, page) = console_post(&h, &operator, &retry, &format!("form_token={token}")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "only dead exchanges are rerun: {page}");
+}
+
+#[tokio::test]
+async fn the_console_searches_the_trail_by_person_and_links_the_disclosure_report() {
+    let h = harness().await;
+    let t = h.token("ohjaus", ALL, &["853"]);
+    h.post(&t, &example(), &[]).await;
+    let auditor = h.token("tarkastaja", &[Scope::AuditRead], &["853"]);
+    let (s, _, page) = console_get(&h, &auditor, "/console/audit?person=131052-308T&from=2020-01-01").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("case.create"), "{page}");
+    assert!(page.contains("/console/audit/report?person=131052-308T&amp;lang=sv"));
+    let (s, _, page) = console_get(&h, &auditor, "/console/audit?verify=1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Chain verified"), "{page}");
+    let (_, _, page) = console_get(&h, &auditor, "/console/audit?person=131052-308X").await;
+    assert!(page.contains("role=\"alert\"") && page.contains("person"), "{page}");
+    let (s, headers, report) = console_get(&h, &auditor, "/console/audit/report?person=131052-308T&lang=sv").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(report.contains("Kontakten registrerades"));
+    let (_, _, audit) = h.get(&auditor, "/v1/audit?action=audit.query").await;
+    assert!(
+        !audit["items"].as_array().unwrap().is_empty(),
+        "console searches are audited like the API's"
+    );
 }

@@ -76,6 +76,7 @@ pub async fn serve(
                 if let Some(peer) = &peer {
                     req.extensions_mut().insert(peer.clone());
                 }
+                req.extensions_mut().insert(super::layers::OverTls);
                 // As axum::serve's into_make_service_with_connect_info gives it.
                 req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
                 req

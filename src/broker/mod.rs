@@ -10,6 +10,16 @@ mod retry;
 
 pub use breaker::{Breakers, Permit};
 
+/// A circuit breaker as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitView {
+    pub service: String,
+    pub organisation: String,
+    /// `closed`, `open` or `half_open`.
+    pub state: &'static str,
+    pub reopens_in_s: Option<u64>,
+}
+
 use crate::audit::AuditEvent;
 use crate::metrics::Metrics;
 use crate::store::{Attempt, Exchange, ExchangeStatus, ExchangeUpdate, Expect, LeaseRequest, Store, Write};
@@ -146,6 +156,32 @@ impl Broker {
 
     pub fn adapters(&self) -> &Adapters {
         &self.adapters
+    }
+
+    /// Every circuit that has seen a call, with its state and, when open, seconds until a probe.
+    pub fn circuits(&self) -> Vec<CircuitView> {
+        let now = std::time::Instant::now();
+        let mut circuits: Vec<CircuitView> = self
+            .breakers
+            .states()
+            .into_iter()
+            .map(|((service, organisation), state)| {
+                let (state, reopens_in_s) = match state {
+                    breaker::State::Closed => ("closed", None),
+                    breaker::State::HalfOpen { .. } => ("half_open", None),
+                    breaker::State::Open { until } if until > now => ("open", Some((until - now).as_secs())),
+                    breaker::State::Open { .. } => ("half_open", None),
+                };
+                CircuitView {
+                    service,
+                    organisation,
+                    state,
+                    reopens_in_s,
+                }
+            })
+            .collect();
+        circuits.sort_by(|a, b| (&a.service, &a.organisation).cmp(&(&b.service, &b.organisation)));
+        circuits
     }
 
     pub fn has_adapter(&self, service: &str, organisation: &str) -> bool {

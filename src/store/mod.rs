@@ -132,6 +132,8 @@ pub struct AuditQuery {
     pub to: Option<DateTime<Utc>>,
     pub actor: Option<String>,
     pub action: Option<String>,
+    /// Only records of exchanges with this national service.
+    pub service: Option<String>,
     pub after_seq: Option<i64>,
     pub limit: u32,
 }

@@ -249,6 +249,9 @@ impl Sqlite {
         if let Some(action) = &q.action {
             sql.push(" AND action = ").push_bind(action.clone());
         }
+        if let Some(service) = &q.service {
+            sql.push(" AND service = ").push_bind(service.clone());
+        }
         if let Some(after) = q.after_seq {
             sql.push(" AND seq > ").push_bind(after);
         }

@@ -269,6 +269,7 @@ async fn audit_queries_filter_by_person_and_organisation() {
         to: None,
         actor: None,
         action: Some("case.read".into()),
+        service: None,
         after_seq: None,
         limit: 100,
     };

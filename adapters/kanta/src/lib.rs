@@ -45,7 +45,7 @@ pub use signature::{SigningError, SigningIdentity};
 
 use portti_adapter_core::{
     build_client, classify_status, classify_transport_error, sha256_hex, Adapter, AdapterError, BoxFuture, CallContext,
-    Health, HttpClientConfig, HttpClientError, Operation, Reply,
+    ClientIdentity, Health, HttpClientConfig, HttpClientError, Operation, Reply,
 };
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
@@ -98,6 +98,8 @@ pub struct KantaAdapter {
     retention_period_class: String,
     request_timeout: Duration,
     organisations: BTreeMap<String, Organisation>,
+    /// The client TLS identity each organisation uses (its own or the shared one).
+    client_identities: BTreeMap<String, Option<ClientIdentity>>,
 }
 
 impl fmt::Debug for KantaAdapter {
@@ -134,11 +136,13 @@ impl KantaAdapter {
         let endpoint = reqwest::Url::parse(config.endpoint.trim())
             .map_err(|_| SetupError::Invalid(vec!["endpoint: must be an http(s) URL".into()]))?;
         let mut organisations = BTreeMap::new();
+        let mut client_identities = BTreeMap::new();
         for (id, org) in config.organisations {
             let http = HttpClientConfig {
                 identity: org.identity.clone().or_else(|| config.http.identity.clone()),
                 ..config.http.clone()
             };
+            client_identities.insert(id.clone(), http.identity.clone());
             let client = build_client(&http).map_err(|source| SetupError::Http {
                 organisation: id.clone(),
                 source,
@@ -168,7 +172,27 @@ impl KantaAdapter {
             retention_period_class: config.retention_period_class,
             request_timeout: config.http.request_timeout,
             organisations,
+            client_identities,
         })
+    }
+
+    /// The certificate files in use, with what each is for (operators watch their expiry).
+    pub fn certificate_files(&self) -> Vec<(String, std::path::PathBuf)> {
+        let mut files = Vec::new();
+        for (id, org) in &self.organisations {
+            files.push((
+                format!("kanta {id} system signature"),
+                org.config.signing_certificate.clone(),
+            ));
+            match self.client_identities.get(id).cloned().flatten() {
+                Some(ClientIdentity::Pem { cert, .. }) => files.push((format!("kanta {id} client TLS"), cert)),
+                Some(ClientIdentity::Pkcs12 { file, .. }) => {
+                    files.push((format!("kanta {id} client TLS (PKCS#12)"), file))
+                }
+                None => {}
+            }
+        }
+        files
     }
 
     /// The ids a document of this case, kind and version has (or will have) in the archive;
