@@ -197,8 +197,12 @@ fn describe(action: &str, sv: bool) -> String {
 
 fn outcome_text(outcome: &str, sv: bool) -> &str {
     match (outcome, sv) {
-        ("ok", false) => "onnistui",
-        ("ok", true) => "lyckades",
+        ("ok" | "succeeded" | "delivered", false) => "onnistui",
+        ("ok" | "succeeded" | "delivered", true) => "lyckades",
+        ("accepted" | "in_flight" | "retry_scheduled", false) => "käsittelyssä",
+        ("accepted" | "in_flight" | "retry_scheduled", true) => "under behandling",
+        ("replayed", false) => "toistettu",
+        ("replayed", true) => "upprepad",
         ("denied" | "forbidden", false) => "estettiin",
         ("denied" | "forbidden", true) => "nekades",
         ("not_found", false) => "ei löytynyt",

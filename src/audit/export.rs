@@ -283,7 +283,7 @@ fn fhir_action(action: &str) -> &'static str {
 /// 0 success, 4 minor failure (the request was refused), 8 serious failure (it could not be done).
 fn fhir_outcome(outcome: &str) -> &'static str {
     match outcome {
-        "ok" | "delivered" | "accepted" | "replayed" => "0",
+        "ok" | "succeeded" | "delivered" | "accepted" | "in_flight" | "retry_scheduled" | "replayed" => "0",
         "denied" | "not_found" | "invalid" | "refused" | "conflict" | "forbidden" => "4",
         _ => "8",
     }
