@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     components(schemas(super::problem::Problem, super::problem::InvalidField)),
-    modifiers(&Security),
+    modifiers(&Security, &ErrorResponses),
     tags((name = "cases", description = "Service guidance cases"),
         (name = "help", description = "The public \"ask for help\" (pyydä apua) button"),
         (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
@@ -53,6 +53,59 @@ impl Modify for Security {
                 extensions: None,
             },
         );
+    }
+}
+
+/// The problems any operation may answer with, added where a handler's annotation does not
+/// name them, so that clients (and schema fuzzers) find every status the API uses documented.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let protected = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| problem(description).into());
+                };
+                if has_body {
+                    add("400", "The body is not well-formed");
+                    add("413", "The body is too large");
+                    add("415", "The body has the wrong content type");
+                }
+                if has_body || has_parameters {
+                    add("422", "Invalid fields or parameters, each named");
+                }
+                if protected {
+                    add("401", "No valid token or client certificate");
+                    add("403", "The token lacks the scope or organisation");
+                    add("404", "No such resource visible to this client");
+                    add("429", "Too many concurrent requests from this client");
+                }
+                add("503", "Temporarily unavailable or timed out");
+            }
+        }
     }
 }
 
