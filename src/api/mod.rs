@@ -22,6 +22,7 @@ mod outbox;
 mod params;
 pub mod problem;
 pub mod rate_limit;
+mod reports;
 pub mod tls;
 mod transfers;
 
@@ -63,6 +64,8 @@ pub struct AppState {
     pub mandates: Option<Arc<portti_suomifi_mandates::SuomifiMandates>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
+    /// The configured population aged 75+ by municipality, for cost allocation.
+    pub population_75_plus: std::collections::BTreeMap<String, u64>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             identification: None,
             mandates: None,
             data_dir_lock: None,
+            population_75_plus: Default::default(),
         }
     }
 }
@@ -124,6 +128,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{name}/run", post(jobs::run))
         .route("/v1/audit", get(audit::query))
         .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/reports/kpi", get(reports::kpi))
+        .route("/v1/reports/kpi/charts/{chart}", get(reports::chart))
+        .route("/v1/reports/cost-allocation", post(reports::cost_allocation))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             layers::per_client_concurrency,
@@ -159,6 +166,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 #[cfg(test)]
 mod help_tests;
+#[cfg(test)]
+mod reports_tests;
 #[cfg(test)]
 mod tests;
 
