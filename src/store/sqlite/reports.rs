@@ -17,6 +17,15 @@ impl Sqlite {
         q: &ReportQuery,
         each: &mut (dyn FnMut(ContactFacts) + Send),
     ) -> Result<u64, StoreError> {
+        self.report_contacts_in_chunks(q, each, CHUNK).await
+    }
+
+    pub(in crate::store) async fn report_contacts_in_chunks(
+        &self,
+        q: &ReportQuery,
+        each: &mut (dyn FnMut(ContactFacts) + Send),
+        chunk: i64,
+    ) -> Result<u64, StoreError> {
         let mut after: Option<(String, String)> = None;
         let mut seen = 0u64;
         loop {
@@ -45,13 +54,13 @@ impl Sqlite {
                     .push_bind(id.clone())
                     .push("))");
             }
-            sql.push(" ORDER BY received_at, id LIMIT ").push_bind(CHUNK);
+            sql.push(" ORDER BY received_at, id LIMIT ").push_bind(chunk);
             let rows = sql.build().fetch_all(&self.readers).await?;
             let Some(last) = rows.last() else {
                 return Ok(seen);
             };
             after = Some((last.try_get("received_at")?, last.try_get("id")?));
-            let full = rows.len() as i64 == CHUNK;
+            let full = rows.len() as i64 == chunk;
             for row in &rows {
                 each(contact_row(row)?);
                 seen += 1;
