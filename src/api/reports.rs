@@ -74,7 +74,8 @@ fn bound(value: &str, is_end: bool) -> Result<DateTime<Utc>, &'static str> {
             .map_err(|_| FORMAT)?
             .with_timezone(&Utc)
     };
-    if !(2000..=2199).contains(&instant.year()) {
+    // By the Helsinki calendar, so that 2000-01-01 (22:00 UTC the day before) is in.
+    if !(2000..=2200).contains(&helsinki_local(instant).year()) {
         return Err("must be in the years 2000–2199");
     }
     Ok(instant)
