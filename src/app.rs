@@ -125,6 +125,14 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         crate::certificates::in_use(config, state.kanta.as_deref(), state.identification.as_deref());
     let (mandates, mandates_simulator) = mandates(config).await?;
     state.mandates = mandates;
+    state.population_75_plus = match &config.reports.population_75_plus {
+        Some(table) => table.clone(),
+        None if config.sandbox => crate::reports::cost_allocation::EXAMPLE_POPULATION_75_PLUS
+            .iter()
+            .map(|&(code, n)| (code.to_string(), n))
+            .collect(),
+        None => Default::default(),
+    };
     let oda_simulator = oda(config, &mut adapters).await?;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
     let oda_sync = crate::jobs::oda::OdaSync {

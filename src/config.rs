@@ -53,6 +53,19 @@ pub struct Config {
     #[serde(default, skip_serializing)]
     pub webhooks: Vec<WebhookSettings>,
     pub sandbox_services: SandboxServices,
+    /// Service-guidance reports.
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Population aged 75+ by municipality code, for `POST /v1/reports/cost-allocation` when the
+    /// request brings none. A whole table, not merged with anything; absent in the sandbox,
+    /// which then uses example figures (`reports::cost_allocation::EXAMPLE_POPULATION_75_PLUS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population_75_plus: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +244,7 @@ impl Default for Config {
             oda: None,
             webhooks: vec![],
             sandbox_services: Default::default(),
+            reports: Default::default(),
         }
     }
 }

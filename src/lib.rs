@@ -16,4 +16,5 @@ pub mod config;
 pub mod identification;
 pub mod jobs;
 pub mod metrics;
+pub mod reports;
 pub mod store;

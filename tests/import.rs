@@ -100,7 +100,10 @@ async fn a_small_export_is_imported_and_rejected_rows_are_named_by_line() {
     };
     let csv = export("csv");
     assert!(csv.starts_with("seq,time,client_id,end_user,role,action,"), "{csv}");
-    assert!(csv.lines().filter(|l| l.contains(",case.create,")).count() >= 2, "{csv}");
+    assert!(
+        csv.lines().filter(|l| l.contains(",case.create,")).count() >= 2,
+        "{csv}"
+    );
     let fhir: serde_json::Value = serde_json::from_str(&export("fhir")).unwrap();
     assert_eq!(fhir["resourceType"], "Bundle");
     assert_eq!(fhir["entry"].as_array().unwrap().len(), csv.lines().count() - 1);

@@ -175,3 +175,55 @@ fn token_refuses_unknown_scopes() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
 }
+
+#[tokio::test]
+async fn the_sandbox_shares_costs_by_its_example_population_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path()).await;
+    let out = portti(
+        dir.path(),
+        &[
+            "token",
+            "--client",
+            "raportit",
+            "--scopes",
+            "reports:read",
+            "--orgs",
+            "853,529,680",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("{}/v1/reports/cost-allocation", gateway.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"budget": "1250000.00", "from": "2026-01-01", "to": "2026-12-31"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["population_source"], "configuration", "{body}");
+    // No contacts yet: all by the example table, Turku 21 500, Naantali 2 600, Raisio 2 900.
+    assert_eq!(body["performance_basis"], "population");
+    let shares: Vec<(&str, u64)> = body["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["organisation"].as_str().unwrap(),
+                s["population_75_plus"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shares, [("529", 2_600), ("680", 2_900), ("853", 21_500)]);
+    assert_eq!(body["sum_cents"], 125_000_000);
+}

@@ -23,6 +23,7 @@ mod outbox;
 mod params;
 pub mod problem;
 pub mod rate_limit;
+mod reports;
 pub mod tls;
 mod transfers;
 
@@ -68,6 +69,8 @@ pub struct AppState {
     pub certificate_files: Vec<(String, std::path::PathBuf)>,
     /// Keys the console's form tokens; new at every start, which only expires open forms.
     pub console_secret: [u8; 32],
+    /// The configured population aged 75+ by municipality, for cost allocation.
+    pub population_75_plus: std::collections::BTreeMap<String, u64>,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
                 openssl::rand::rand_bytes(&mut secret).expect("the system random source works");
                 secret
             },
+            population_75_plus: Default::default(),
         }
     }
 }
@@ -137,6 +141,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/audit/export", get(audit::export))
         .route("/v1/audit/people/{identity_code}/report", get(audit::disclosure_report))
+        .route("/v1/reports/kpi", get(reports::kpi))
+        .route("/v1/reports/kpi/charts/{chart}", get(reports::chart))
+        .route("/v1/reports/cost-allocation", post(reports::cost_allocation))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             layers::per_client_concurrency,
@@ -181,6 +188,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 #[cfg(test)]
 mod help_tests;
+#[cfg(test)]
+mod reports_tests;
 #[cfg(test)]
 mod tests;
 

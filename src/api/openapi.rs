@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify, super::audit::export, super::audit::disclosure_report,
+        super::reports::kpi, super::reports::chart, super::reports::cost_allocation,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     components(schemas(super::problem::Problem, super::problem::InvalidField)),
@@ -28,7 +29,8 @@ use utoipa::{Modify, OpenApi};
         (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
         (name = "kanta", description = "Documents in Kanta's social welfare client data archive"),
         (name = "identification", description = "Suomi.fi Identification logins and Suomi.fi Mandates"),
-        (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"))
+        (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"),
+        (name = "reports", description = "Service-guidance key figures and cost shares"))
 )]
 pub struct ApiDoc;
 

@@ -32,10 +32,13 @@ pub enum Scope {
     /// What a Suomi.fi login token grants: ask whether the person may act for another.
     #[serde(rename = "mandates:check")]
     MandatesCheck,
+    /// Service-guidance reports: key figures and cost shares (aggregates, no person).
+    #[serde(rename = "reports:read")]
+    ReportsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::CasesWrite,
         Scope::CasesRead,
         Scope::MessagesSend,
@@ -46,6 +49,7 @@ impl Scope {
         Scope::KantaArchive,
         Scope::KantaRead,
         Scope::MandatesCheck,
+        Scope::ReportsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Scope {
             Scope::KantaArchive => "kanta:archive",
             Scope::KantaRead => "kanta:read",
             Scope::MandatesCheck => "mandates:check",
+            Scope::ReportsRead => "reports:read",
         }
     }
 

@@ -4,6 +4,7 @@
 mod exchange;
 mod group_commit;
 mod login;
+mod report;
 mod sqlite;
 mod transfer;
 
@@ -13,6 +14,8 @@ pub use exchange::{
 };
 
 pub use transfer::{NewTransfer, Transfer};
+
+pub use report::{ContactFacts, ReportQuery, TransferFacts};
 
 pub use login::{LoginChange, LoginRefusal, LoginSession, OutstandingRequest};
 
@@ -177,6 +180,21 @@ impl Store {
 
     pub async fn cases(&self, query: &CaseQuery) -> Result<Page<Case>, StoreError> {
         self.backend.cases(query).await
+    }
+
+    /// Calls `each` with every contact of the report's period and organisations, oldest
+    /// first, read in chunks; returns how many there were.
+    pub async fn report_contacts(
+        &self,
+        query: &ReportQuery,
+        each: &mut (dyn FnMut(ContactFacts) + Send),
+    ) -> Result<u64, StoreError> {
+        self.backend.report_contacts(query, each).await
+    }
+
+    /// Transfers made in the report's period from or to one of its organisations, oldest first.
+    pub async fn report_transfers(&self, query: &ReportQuery) -> Result<Vec<TransferFacts>, StoreError> {
+        self.backend.report_transfers(query).await
     }
 
     /// Open cases past their due time at `now`, counted by organiser (for the overdue metric).

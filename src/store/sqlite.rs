@@ -22,6 +22,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod reports;
+
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
     (2, "exchanges", include_str!("migrations/sqlite/0002_exchanges.sql")),

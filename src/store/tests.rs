@@ -497,3 +497,63 @@ async fn overdue_cases_are_open_ones_past_their_due_time() {
     let again = with("853", None, false, Some("APU-2026-000007"));
     assert!(t.store.commit(write_case(again)).await.is_err());
 }
+
+#[tokio::test]
+async fn report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_one() {
+    let t = open().await;
+    // Seven cases of the organisations, three of them at the same instant (the keyset must
+    // page through equal times by id), one outside the period, one of another organisation.
+    let mut wanted = Vec::new();
+    for (organiser, at) in [
+        ("853", "2026-01-05T08:00:00Z"),
+        ("853", "2026-01-05T09:00:00Z"),
+        ("529", "2026-01-05T09:00:00Z"),
+        ("853", "2026-01-05T09:00:00Z"),
+        ("529", "2026-01-06T10:00:00Z"),
+        ("853", "2026-01-07T10:00:00Z"),
+        ("529", "2026-01-31T21:59:59Z"),
+        ("853", "2026-01-31T22:00:00Z"),
+        ("680", "2026-01-10T10:00:00Z"),
+    ] {
+        let c = case(organiser, at);
+        if organiser != "680" && at != "2026-01-31T22:00:00Z" {
+            wanted.push(c.id);
+        }
+        t.store.commit(write_case(c)).await.unwrap();
+    }
+    let query = ReportQuery {
+        organisations: vec!["853".into(), "529".into()],
+        from: "2025-12-31T22:00:00Z".parse().unwrap(),
+        to: "2026-01-31T22:00:00Z".parse().unwrap(),
+    };
+    for chunk in [1, 2, 3, 7, 100] {
+        let mut seen = Vec::new();
+        let n = t
+            .store
+            .backend
+            .report_contacts_in_chunks(&query, &mut |c| seen.push(c), chunk)
+            .await
+            .unwrap();
+        assert_eq!(n, 7, "chunk {chunk}");
+        let mut ids: Vec<Uuid> = seen.iter().map(|c| c.id).collect();
+        ids.sort();
+        let mut expected = wanted.clone();
+        expected.sort();
+        assert_eq!(ids, expected, "chunk {chunk}");
+        assert!(seen.windows(2).all(|w| w[0].received_at <= w[1].received_at));
+    }
+    let first = {
+        let mut first = None;
+        t.store
+            .report_contacts(&query, &mut |c| {
+                first.get_or_insert(c);
+            })
+            .await
+            .unwrap();
+        first.unwrap()
+    };
+    assert_eq!(first.organiser, "853");
+    assert_eq!(first.channel, crate::case::Channel::Phone);
+    assert_eq!(first.outcome, crate::case::Outcome::Open);
+    assert_eq!(first.answered_at, None);
+}
