@@ -1,6 +1,6 @@
 //! The web console in a real browser against the real binary: headless Chromium, driven over
 //! WebDriver by Debian's `chromedriver`, signs in with a token, looks at the overview, reruns a
-//! dead letter, searches the audit trail and opens a disclosure report. Screenshots of each
+//! dead letter, searches the audit trail, opens a disclosure report and the key figures. Screenshots of each
 //! page are written next to the test binary and their paths printed. Needs Debian's
 //! `chromium` and `chromium-driver`: the test fails without them, so CI cannot pass it by accident.
 
@@ -124,6 +124,32 @@ impl Browser {
         .await;
     }
 
+    /// Waits for the navigation a click started: WebDriver's click may return before it ends.
+    async fn wait_for_url(&self, part: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                // And for the new document to be the one whose source is read next.
+                let state = self
+                    .call(
+                        reqwest::Method::POST,
+                        "/execute/sync",
+                        Some(json!({ "script": "return document.readyState", "args": [] })),
+                    )
+                    .await;
+                if state == "complete" {
+                    return url;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "never reached {part}: at {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)
             .await
@@ -186,7 +212,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
             "--client",
             "valvomo",
             "--scopes",
-            "messages:send,exchanges:read,exchanges:retry,audit:read",
+            "messages:send,exchanges:read,exchanges:retry,audit:read,reports:read",
             "--orgs",
             "853",
         ])
@@ -255,7 +281,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     browser.screenshot("1-login").await;
     browser.type_into("#token", &token).await;
     browser.click("form[action='/console/login'] button").await;
-    assert!(browser.url().await.ends_with("/console"), "{}", browser.url().await);
+    assert!(browser.wait_for_url("/console").await.ends_with("/console"));
     let overview = browser.source().await;
     assert!(overview.contains("Circuit breakers"), "{overview}");
     assert!(overview.contains("suomifi-messages-events"), "the jobs are listed");
@@ -264,6 +290,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
 
     // The dead letter, rerun with the button.
     browser.click("a[href='/console/exchanges?status=dead']").await;
+    browser.wait_for_url("status=dead").await;
     let dead = browser.source().await;
     assert!(dead.contains(&exchange[..13]), "{dead}");
     browser.screenshot("3-dead-letters").await;
@@ -283,11 +310,13 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     browser.open(&format!("{base}/console/audit")).await;
     browser.type_into("#person", "131052-308T").await;
     browser.click("form.filters button").await;
+    browser.wait_for_url("person=").await;
     let found = browser.source().await;
     assert!(found.contains("message.send"), "{found}");
     assert!(found.contains("exchange.retry"), "{found}");
     browser.screenshot("5-audit-search").await;
     browser.click("a[href$='lang=sv']").await;
+    browser.wait_for_url("/console/audit/report").await;
     let report = browser.source().await;
     assert!(
         report.contains("Utredning om användning och utlämnande av klientuppgifter"),
@@ -296,9 +325,19 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     assert!(report.contains("Suomi.fi-meddelanden"));
     browser.screenshot("6-disclosure-report").await;
 
+    // The key figures with their charts drawn inline.
+    browser.open(&format!("{base}/console")).await;
+    browser.click("nav a[href='/console/reports']").await;
+    browser.wait_for_url("/console/reports").await;
+    let figures = browser.source().await;
+    assert!(figures.contains("First-contact resolution"), "{figures}");
+    assert_eq!(figures.matches("<svg").count(), 2, "two charts");
+    browser.screenshot("7-service-guidance").await;
+
     // Signing out ends the session: the console asks for a token again.
     browser.open(&format!("{base}/console")).await;
     browser.click("form[action='/console/logout'] button").await;
+    browser.wait_for_url("/console/login").await;
     browser.open(&format!("{base}/console")).await;
     assert!(browser.url().await.ends_with("/console/login"));
     browser.close().await;

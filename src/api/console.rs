@@ -7,7 +7,7 @@
 use super::extract::QueryParams;
 use super::layers::RequestId;
 use super::problem::ApiError;
-use super::{audit, exchanges, AppState};
+use super::{audit, exchanges, reports, AppState};
 use crate::auth::{Caller, Scope};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -33,6 +33,7 @@ pub fn protected() -> Router<Arc<AppState>> {
         .route("/console/exchanges/{id}/retry", post(exchange_retry))
         .route("/console/audit", get(audit_search))
         .route("/console/audit/report", get(audit_report))
+        .route("/console/reports", get(service_reports))
         .route("/console/logout", post(logout))
 }
 
@@ -199,8 +200,14 @@ async fn overview(State(state): State<Arc<AppState>>, Extension(caller): Extensi
     };
     let body = html! {
         h1 { "Overview" }
-        @if !operator && !caller.has(Scope::AuditRead) {
-            p { "This token has neither operator nor auditor scopes; there is nothing to show." }
+        @if !operator && !caller.has(Scope::AuditRead) && !caller.has(Scope::ReportsRead) {
+            p { "This token has no operator, auditor or reporting scope; there is nothing to show." }
+        }
+        @if caller.has(Scope::ReportsRead) {
+            section aria-labelledby="guidance" {
+                h2 #guidance { "Service guidance" }
+                p { a href="/console/reports" { "Key figures and charts of the last 12 weeks" } }
+            }
         }
         @if operator {
             section aria-labelledby="queue" {
@@ -547,6 +554,111 @@ async fn audit_report(
     }
 }
 
+/// Key figures of service guidance with the two charts, for a period (the last 12 weeks unless
+/// asked otherwise), from the same computation and audit as `GET /v1/reports/kpi`.
+async fn service_reports(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(request_id): Extension<RequestId>,
+    params: QueryParams,
+) -> Response {
+    if let Err(e) = super::params::require(&caller, Scope::ReportsRead) {
+        return error_page(&state, &caller, e);
+    }
+    let today = crate::case::holidays::helsinki_local(Utc::now()).date();
+    let from = params
+        .get("from")
+        .map(str::to_string)
+        .unwrap_or_else(|| (today - chrono::Duration::weeks(12)).to_string());
+    let to = params
+        .get("to")
+        .map(str::to_string)
+        .unwrap_or_else(|| today.to_string());
+    let organisation = params.get("organisation").unwrap_or("").to_string();
+    let mut asked = vec![("from".to_string(), from.clone()), ("to".to_string(), to.clone())];
+    if !organisation.is_empty() {
+        asked.push(("organisation".into(), organisation.clone()));
+    }
+    let (figures, problem) = match reports::kpi_report(&state, &caller, &QueryParams(asked)).await {
+        Ok((organisations, _, report)) => {
+            let subtitle = format!("{} – {}", from, to);
+            let week_chart = crate::reports::charts::contacts_per_week(&report.contacts_per_week, &subtitle);
+            let time_chart = crate::reports::charts::answer_times(&report.answer_time_distribution, &subtitle);
+            let shown = format!("{week_chart}{time_chart}");
+            if let Err(e) = reports::audit_report(
+                &state,
+                &caller,
+                &request_id,
+                "report.kpi",
+                &organisations,
+                None,
+                shown.as_bytes(),
+            )
+            .await
+            {
+                return error_page(&state, &caller, e);
+            }
+            (Some((report, week_chart, time_chart)), None)
+        }
+        Err(ApiError::Invalid(errors)) => (None, Some(ApiError::Invalid(errors).problem())),
+        Err(e) => return error_page(&state, &caller, e),
+    };
+    let rate = |r: Option<f64>| r.map(|r| format!("{:.1} %", r * 100.0)).unwrap_or_else(|| "–".into());
+    let secs = |s: Option<f64>| s.map(|s| format!("{s:.0}")).unwrap_or_else(|| "–".into());
+    let body = html! {
+        h1 { "Service guidance" }
+        form method="get" action="/console/reports" class="filters" {
+            label for="from" { "From" } input id="from" name="from" type="date" value=(from);
+            label for="to" { "To" } input id="to" name="to" type="date" value=(to);
+            label for="organisation" { "Organisation" }
+            select id="organisation" name="organisation" {
+                option value="" selected[organisation.is_empty()] { "all of mine" }
+                @for o in &caller.orgs { option value=(o) selected[&organisation == o] { (o) } }
+            }
+            button type="submit" { "Show" }
+        }
+        @if let Some(problem) = &problem {
+            div.warning role="alert" {
+                p { (problem.title) }
+                ul { @for e in &problem.errors { li { (e.parameter.clone().unwrap_or_default()) ": " (e.detail) } } }
+            }
+        }
+        @if let Some((report, week_chart, time_chart)) = &figures {
+            table {
+                thead { tr {
+                    th { "Municipality" } th { "Contacts" } th { "Phone" } th { "Chat" } th { "Help button" }
+                    th { "fi / sv" } th { "First-contact resolution" } th { "Referral rate" }
+                    th { "Answer time median / p90 (s)" } th { "Handling time median / p90 (s)" } th { "Transfers out / in" }
+                } }
+                tbody {
+                    @for f in report.municipalities.iter().chain(std::iter::once(&report.total)) {
+                        tr {
+                            td { @match (&f.organisation, &f.name) {
+                                (Some(code), Some(name)) => { (code) " " (name) }
+                                (Some(code), None) => { (code) }
+                                _ => { strong { "Total" } }
+                            } }
+                            td.num { (f.contacts) }
+                            td.num { (f.by_channel.phone) } td.num { (f.by_channel.chat) } td.num { (f.by_channel.help_button) }
+                            td.num { (f.by_language.fi) " / " (f.by_language.sv) }
+                            td.num { (rate(f.first_contact_resolution_rate)) }
+                            td.num { (rate(f.referral_rate)) }
+                            td.num { (secs(f.answer_time_s.median)) " / " (secs(f.answer_time_s.p90)) }
+                            td.num { (secs(f.handling_time_s.median)) " / " (secs(f.handling_time_s.p90)) }
+                            td.num { (f.transfers.out) " / " (f.transfers.into) }
+                        }
+                    }
+                }
+            }
+            div.charts {
+                figure { (PreEscaped(week_chart)) }
+                figure { (PreEscaped(time_chart)) }
+            }
+        }
+    };
+    page_response(StatusCode::OK, "Service guidance", Some((&state, &caller)), body)
+}
+
 // ---- layout ----
 
 fn error_page(state: &AppState, caller: &Caller, error: ApiError) -> Response {
@@ -597,6 +709,7 @@ fn page_response(status: StatusCode, title: &str, who: Option<(&AppState, &Calle
                                 a href="/console/exchanges?status=dead" { "Dead letters" }
                             }
                             @if caller.has(Scope::AuditRead) { a href="/console/audit" { "Audit" } }
+                            @if caller.has(Scope::ReportsRead) { a href="/console/reports" { "Service guidance" } }
                         }
                         div.who {
                             (caller.client_id) " · " (caller.orgs.join(", "))
@@ -654,4 +767,5 @@ td.num{text-align:right}.state{padding:0 .3rem;border-radius:.2rem;background:#d
 .warning{border:2px solid #b00;padding:.5rem;background:#fff}.notice{border:2px solid #070;padding:.5rem;background:#fff}\
 form.filters{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.5rem 0}\
 form.inline{display:inline}textarea{display:block;margin:.5rem 0;font-family:monospace}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:bold}";
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:bold}\
+.charts{display:flex;flex-wrap:wrap;gap:1rem}.charts figure{margin:0;background:#fff;border:1px solid #bbb}";

@@ -108,7 +108,7 @@ pub struct KpiResponse {
 }
 
 /// The organisations and the period of a KPI request, checked.
-async fn kpi_report(
+pub(super) async fn kpi_report(
     state: &AppState,
     caller: &Caller,
     params: &QueryParams,
@@ -145,7 +145,7 @@ async fn kpi_report(
 }
 
 /// Records that the caller read a report of these organisations: one record each, no person.
-async fn audit_report(
+pub(super) async fn audit_report(
     state: &AppState,
     caller: &Caller,
     request_id: &RequestId,

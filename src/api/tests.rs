@@ -926,3 +926,36 @@ async fn the_console_searches_the_trail_by_person_and_links_the_disclosure_repor
         "console searches are audited like the API's"
     );
 }
+
+#[tokio::test]
+async fn the_console_shows_key_figures_and_charts_of_service_guidance() {
+    let h = harness().await;
+    let t = h.token("ohjaus", ALL, &["853"]);
+    let mut case = example();
+    let received = chrono::Utc::now() - chrono::Duration::days(1);
+    case["received_at"] = json!(received.to_rfc3339());
+    case["answered_at"] = json!((received + chrono::Duration::seconds(9)).to_rfc3339());
+    case["closed_at"] = json!((received + chrono::Duration::minutes(10)).to_rfc3339());
+    let (s, _, created) = h.post(&t, &case, &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let planner = h.token("suunnittelu", &[Scope::ReportsRead], &["853"]);
+    let (s, _, page) = console_get(&h, &planner, "/console/reports").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("Service guidance"));
+    assert!(
+        page.contains("<svg") && page.matches("<svg").count() == 2,
+        "two inline charts"
+    );
+    assert!(page.contains("<strong>Total</strong>"));
+    assert!(page.contains("853 Turku"), "{page}");
+    let (_, _, page) = console_get(&h, &planner, "/console/reports?from=2026-02-02&to=2026-02-01").await;
+    assert!(page.contains("role=\"alert\"") && page.contains("to: "), "{page}");
+    let (s, _, _) = console_get(&h, &h.token("x", &[Scope::AuditRead], &["853"]), "/console/reports").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, _, audit) = h.get(&t, "/v1/audit?action=report.kpi").await;
+    assert_eq!(
+        audit["items"].as_array().unwrap().len(),
+        1,
+        "the console's view is audited: {audit}"
+    );
+}
