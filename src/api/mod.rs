@@ -63,6 +63,8 @@ pub struct AppState {
     pub mandates: Option<Arc<portti_suomifi_mandates::SuomifiMandates>>,
     /// Held while the gateway runs; see `app::lock_data_dir`.
     pub data_dir_lock: Option<std::fs::File>,
+    /// What verifies the audit trail's checkpoints; without it checkpoints are not checked.
+    pub audit_keys: Option<Arc<crate::audit::AuditKeys>>,
 }
 
 impl AppState {
@@ -97,6 +99,7 @@ impl AppState {
             identification: None,
             mandates: None,
             data_dir_lock: None,
+            audit_keys: None,
         }
     }
 }

@@ -23,7 +23,9 @@ pub const PATH: &str = "/tsa";
 pub enum Fault {
     Latency(Duration),
     Status(u16),
-    TooManyRequests { retry_after_seconds: u64 },
+    TooManyRequests {
+        retry_after_seconds: u64,
+    },
     DropConnection,
     /// 200 with the right content type and a body that is not DER.
     MalformedReply,
@@ -163,8 +165,10 @@ pub async fn start_with(listen: SocketAddr, key_pem: Vec<u8>, cert_pem: Vec<u8>)
 fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(text.to_string()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -222,7 +226,9 @@ async fn answer(
     let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
         return Err(DropConnection);
     };
-    let fired = injection::fire_all(&mut sim.lock().faults, |a| injection::spend(&mut 0.0, None, &mut a.count));
+    let fired = injection::fire_all(&mut sim.lock().faults, |a| {
+        injection::spend(&mut 0.0, None, &mut a.count)
+    });
     if !fired.delay.is_zero() {
         tokio::time::sleep(fired.delay).await;
     }
@@ -278,10 +284,29 @@ mod tests {
         let request = portti_timestamp::Request::new(b"data").unwrap();
 
         let base = net::base_url("http", tsa.addr());
-        assert_eq!(post(&format!("{base}/other"), "application/timestamp-query", request.der.clone()).await.status(), 404);
+        assert_eq!(
+            post(
+                &format!("{base}/other"),
+                "application/timestamp-query",
+                request.der.clone()
+            )
+            .await
+            .status(),
+            404
+        );
         assert_eq!(reqwest::get(tsa.url()).await.unwrap().status(), 405);
-        assert_eq!(post(&tsa.url(), "application/octet-stream", request.der.clone()).await.status(), 415);
-        assert_eq!(post(&tsa.url(), "application/timestamp-query", b"junk".to_vec()).await.status(), 400);
+        assert_eq!(
+            post(&tsa.url(), "application/octet-stream", request.der.clone())
+                .await
+                .status(),
+            415
+        );
+        assert_eq!(
+            post(&tsa.url(), "application/timestamp-query", b"junk".to_vec())
+                .await
+                .status(),
+            400
+        );
 
         let response = post(&tsa.url(), "application/timestamp-query", request.der.clone()).await;
         assert_eq!(response.status(), 200);
@@ -299,7 +324,12 @@ mod tests {
         let request = portti_timestamp::Request::new(b"data").unwrap();
         control.inject(Fault::Status(503), Some(1));
         control.inject(Fault::TooManyRequests { retry_after_seconds: 3 }, Some(1));
-        assert_eq!(post(&tsa.url(), "application/timestamp-query", request.der.clone()).await.status(), 503);
+        assert_eq!(
+            post(&tsa.url(), "application/timestamp-query", request.der.clone())
+                .await
+                .status(),
+            503
+        );
         let r = post(&tsa.url(), "application/timestamp-query", request.der.clone()).await;
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "3");
