@@ -360,7 +360,13 @@ pub fn generate_identity(common_name: &str) -> Result<(Vec<u8>, Vec<u8>), openss
     cert.set_not_before(&from)?;
     cert.set_not_after(&until)?;
     cert.append_extension(BasicConstraints::new().critical().build()?)?;
-    cert.append_extension(KeyUsage::new().critical().digital_signature().non_repudiation().build()?)?;
+    cert.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .non_repudiation()
+            .build()?,
+    )?;
     cert.append_extension(ExtendedKeyUsage::new().critical().time_stamping().build()?)?;
     let ski = SubjectKeyIdentifier::new().build(&cert.x509v3_context(None, None))?;
     cert.append_extension(ski)?;

@@ -71,7 +71,17 @@ fn the_openssl_command_verifies_a_token() {
     std::fs::write(dir.join("tsa.pem"), &cert).unwrap();
     let verify = |data: &str| {
         std::process::Command::new("openssl")
-            .args(["ts", "-verify", "-token_in", "-in", "token.der", "-data", data, "-CAfile", "tsa.pem"])
+            .args([
+                "ts",
+                "-verify",
+                "-token_in",
+                "-in",
+                "token.der",
+                "-data",
+                data,
+                "-CAfile",
+                "tsa.pem",
+            ])
             .current_dir(&dir)
             .output()
             .unwrap()
