@@ -244,7 +244,7 @@ fn verify_segment(
             serde_json::from_str(&line).map_err(|_| format!("line {} is not an audit record", count + 2))?;
         verification.push(&record);
         count += 1;
-        if count % 10_000 == 0 {
+        if count.is_multiple_of(10_000) {
             progress(10_000);
         }
     }
