@@ -133,8 +133,16 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
     assert_eq!(verify["checkpoints"], 0);
 
     // A checkpoint now, through the jobs API, timestamped by the sandbox TSA.
-    let out = portti(dir.path(), &["token", "--client", "ops", "--scopes", "jobs:run", "--orgs", "853"]);
-    let ops = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_string();
+    let out = portti(
+        dir.path(),
+        &["token", "--client", "ops", "--scopes", "jobs:run", "--orgs", "853"],
+    );
+    let ops = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
     let run: Value = http
         .post(format!("{}/v1/jobs/audit-checkpoint/run", gateway.base))
         .bearer_auth(&ops)
