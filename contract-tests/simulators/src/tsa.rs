@@ -344,6 +344,15 @@ mod tests {
             .send()
             .await
             .is_err());
+        control.inject(Fault::Latency(Duration::from_millis(300)), Some(1));
+        let started = std::time::Instant::now();
+        let r = post(&tsa.url(), "application/timestamp-query", request.der.clone()).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(trust.verify_reply(&r.bytes().await.unwrap(), &request).is_ok());
+        control.inject(Fault::MalformedReply, Some(1));
+        let r = post(&tsa.url(), "application/timestamp-query", request.der.clone()).await;
+        assert_eq!(r.headers()["content-type"], "application/timestamp-reply");
+        assert!(trust.verify_reply(&r.bytes().await.unwrap(), &request).is_err());
         let r = post(&tsa.url(), "application/timestamp-query", request.der.clone()).await;
         let verified = trust.verify_reply(&r.bytes().await.unwrap(), &request);
         assert!(verified.is_ok(), "{verified:?} {:?}", control.request_log());
