@@ -182,16 +182,6 @@ async fn archives_verify_alone_in_sequence_and_with_the_database() {
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("archive: 2 segments, 15 records"), "{said}");
     assert!(said.contains("audit trail OK"), "{said}");
-    // The archive on its own, elsewhere, with no database beside it.
-    let elsewhere = tempfile::tempdir().unwrap();
-    copy_dir(&archive_dir, &elsewhere.path().join("a"));
-    std::fs::create_dir_all(elsewhere.path().join("data")).unwrap();
-    for f in ["audit-checkpoint.key", "sandbox-tsa.pem"] {
-        std::fs::copy(dir.path().join("data").join(f), elsewhere.path().join("data").join(f)).unwrap();
-    }
-    let (code, said) = cli(elsewhere.path(), &["audit", "verify", "--archive", "a"]);
-    assert_eq!(code, Some(0), "{said}");
-
     // The database still refuses to drop a row no archive holds.
     use sqlx::Connection;
     let mut conn =
@@ -210,6 +200,34 @@ async fn archives_verify_alone_in_sequence_and_with_the_database() {
         .execute(&mut conn)
         .await
         .is_err());
+
+    // The command archives what the last checkpoint closes (records 16–20), and refuses bad dates.
+    let (code, said) = cli(dir.path(), &["audit", "archive", "--before", "2999-01-01"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("archived records 16–20"), "{said}");
+    let (code, said) = cli(dir.path(), &["audit", "archive", "--before", "2999-01-01"]);
+    assert!(code == Some(0) && said.contains("nothing to archive"), "{said}");
+    let (code, said) = cli(dir.path(), &["audit", "archive", "--before", "yesterday"]);
+    assert!(
+        code != Some(0) && said.contains("neither YYYY-MM-DD nor an RFC 3339 time"),
+        "{said}"
+    );
+    let (code, said) = cli(
+        dir.path(),
+        &["audit", "verify", "--archive", archive_dir.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("archive: 3 segments, 20 records"), "{said}");
+
+    // The archive on its own, elsewhere, with no database beside it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    copy_dir(&archive_dir, &elsewhere.path().join("a"));
+    std::fs::create_dir_all(elsewhere.path().join("data")).unwrap();
+    for f in ["audit-checkpoint.key", "sandbox-tsa.pem"] {
+        std::fs::copy(dir.path().join("data").join(f), elsewhere.path().join("data").join(f)).unwrap();
+    }
+    let (code, said) = cli(elsewhere.path(), &["audit", "verify", "--archive", "a"]);
+    assert_eq!(code, Some(0), "{said}");
 }
 
 #[tokio::test]
