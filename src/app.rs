@@ -15,6 +15,7 @@ use portti_simulators::oda as oda_simulator;
 use portti_simulators::suomifi_identification as idp_simulator;
 use portti_simulators::suomifi_mandates as mandates_simulator;
 use portti_simulators::suomifi_messages as suomifi_simulator;
+use portti_simulators::tsa as tsa_simulator;
 use portti_suomifi_mandates::{MandatesConfig, SuomifiMandates};
 use portti_suomifi_messages::{MessagesConfig, SuomifiMessages};
 use std::net::SocketAddr;
@@ -34,6 +35,81 @@ fn person_hasher(config: &Config) -> anyhow::Result<PersonHasher> {
     let trimmed = String::from_utf8_lossy(&text).trim().to_string();
     let key = hex::decode(&trimmed).unwrap_or(text);
     PersonHasher::new(key)
+}
+
+/// The audit key that signs checkpoints; in the sandbox a missing one is generated (P-256).
+pub fn checkpoint_signer(config: &Config) -> anyhow::Result<crate::audit::CheckpointSigner> {
+    let path = config.data_path(&config.audit.checkpoint_key);
+    if !path.exists() && config.sandbox {
+        sandbox::create_secret_once(&path, &crate::audit::CheckpointSigner::generate_pem()?)?;
+        tracing::info!(path = %path.display(), "generated the sandbox audit checkpoint key");
+    }
+    crate::audit::CheckpointSigner::load(&path)
+}
+
+/// The sandbox TSA simulator's key and certificate, kept in the data directory so that tokens
+/// of earlier runs still verify.
+const SANDBOX_TSA_KEY: &str = "sandbox-tsa.key";
+const SANDBOX_TSA_CERT: &str = "sandbox-tsa.pem";
+
+/// What verifies checkpoints: `audit.checkpoint_public_key` (or the public half of the
+/// checkpoint key), and the TSA certificate (`audit.tsa.certificate`, or the sandbox TSA's).
+pub fn audit_keys(config: &Config) -> anyhow::Result<crate::audit::AuditKeys> {
+    let key = match &config.audit.checkpoint_public_key {
+        Some(p) => {
+            let path = config.data_path(p);
+            let pem = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            crate::audit::CheckpointKey::from_pem(&pem)?
+        }
+        None => checkpoint_signer(config)?.public_key()?,
+    };
+    let tsa_cert = match &config.audit.tsa {
+        Some(tsa) => Some(config.data_path(&tsa.certificate)),
+        None if config.sandbox => Some(config.data_dir.join(SANDBOX_TSA_CERT)).filter(|p| p.exists()),
+        None => None,
+    };
+    let tsa = tsa_cert
+        .map(|path| -> anyhow::Result<_> {
+            let pem = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Ok(portti_timestamp::Trust::from_pem(&pem)?)
+        })
+        .transpose()?;
+    Ok(crate::audit::AuditKeys { key, tsa })
+}
+
+/// The TSA client from `audit.tsa`; in the sandbox without one, the simulator on loopback.
+async fn tsa(config: &Config) -> anyhow::Result<(Option<portti_timestamp::TsaClient>, Option<tsa_simulator::Running>)> {
+    let timeout = |ms: u64| std::time::Duration::from_millis(ms);
+    if let Some(tsa) = &config.audit.tsa {
+        let path = config.data_path(&tsa.certificate);
+        let pem = std::fs::read(&path).map_err(|e| anyhow::anyhow!("audit.tsa.certificate {}: {e}", path.display()))?;
+        let trust = portti_timestamp::Trust::from_pem(&pem)?;
+        return Ok((
+            Some(portti_timestamp::TsaClient::new(
+                &tsa.url,
+                trust,
+                timeout(tsa.timeout_ms),
+            )?),
+            None,
+        ));
+    }
+    if !config.sandbox {
+        return Ok((None, None));
+    }
+    let (key_path, cert_path) = (
+        config.data_dir.join(SANDBOX_TSA_KEY),
+        config.data_dir.join(SANDBOX_TSA_CERT),
+    );
+    if !key_path.exists() || !cert_path.exists() {
+        let (key, cert) = portti_timestamp::generate_identity("Portti sandbox TSA")?;
+        sandbox::create_secret_once(&key_path, &key)?;
+        sandbox::create_secret_once(&cert_path, &cert)?;
+    }
+    let (key, cert) = (std::fs::read(&key_path)?, std::fs::read(&cert_path)?);
+    let simulator = tsa_simulator::start_with(config.sandbox_services.tsa_listen, key, cert.clone()).await?;
+    let trust = portti_timestamp::Trust::from_pem(&cert)?;
+    let client = portti_timestamp::TsaClient::new(&simulator.url(), trust, timeout(10_000))?;
+    Ok((Some(client), Some(simulator)))
 }
 
 fn token_verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
@@ -90,6 +166,8 @@ pub struct Gateway {
     pub mandates_simulator: Option<mandates_simulator::Running>,
     /// The sandbox's ODA / Omaolo FHIR simulator.
     pub oda_simulator: Option<oda_simulator::Running>,
+    /// The sandbox's RFC 3161 TSA simulator (checkpoint timestamps).
+    pub tsa_simulator: Option<tsa_simulator::Running>,
 }
 
 /// Builds everything from the configuration; nothing runs until [`run`] starts it.
@@ -140,12 +218,20 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         hasher: state.hasher.clone(),
         limits: state.case_limits,
     };
+    let (tsa_client, tsa_simulator) = tsa(config).await?;
+    let audit_jobs = crate::jobs::audit::AuditJobs {
+        signer: checkpoint_signer(config)?,
+        tsa: tsa_client,
+        payload_retention_days: config.retention.exchange_payload_days,
+    };
+    state.audit_keys = Some(Arc::new(audit_keys(config)?));
     let jobs = Jobs::new(
         &config.jobs,
         store,
         broker.clone(),
         state.identification.clone(),
         oda_sync,
+        audit_jobs,
     )?;
     state.broker = Some(broker.clone());
     state.jobs = Some(jobs.clone());
@@ -159,6 +245,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         idp_simulator,
         mandates_simulator,
         oda_simulator,
+        tsa_simulator,
     })
 }
 
@@ -493,6 +580,7 @@ mod tests {
         config.sandbox_services.identification_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.mandates_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.oda_listen = "127.0.0.1:0".parse().unwrap();
+        config.sandbox_services.tsa_listen = "127.0.0.1:0".parse().unwrap();
         let first = build(&config).await.unwrap();
         let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));

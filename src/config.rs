@@ -19,6 +19,9 @@ pub struct Config {
     pub sandbox: bool,
     pub store: StoreSettings,
     pub audit: AuditSettings,
+    /// How long data outside the audit trail is kept.
+    #[serde(default)]
+    pub retention: RetentionSettings,
     pub auth: AuthSettings,
     /// Inbound HTTPS with optional client certificates; plain HTTP when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +115,8 @@ pub struct SandboxServices {
     pub mandates_listen: SocketAddr,
     /// Where the ODA / Omaolo FHIR simulator listens.
     pub oda_listen: SocketAddr,
+    /// Where the RFC 3161 TSA simulator listens (used when `audit.tsa` is not set).
+    pub tsa_listen: SocketAddr,
     /// Organisations whose sandbox self-assessments become cases.
     pub oda_organisations: Vec<String>,
     /// Origins a sandbox login may return to, besides the gateway itself.
@@ -128,6 +133,7 @@ impl Default for SandboxServices {
             identification_listen: "127.0.0.1:8093".parse().expect("valid address"),
             mandates_listen: "127.0.0.1:8094".parse().expect("valid address"),
             oda_listen: "127.0.0.1:8095".parse().expect("valid address"),
+            tsa_listen: "127.0.0.1:8096".parse().expect("valid address"),
             oda_organisations: ["853", "529"].map(String::from).to_vec(),
             identification_return_origins: vec!["http://localhost:3000".into()],
         }
@@ -148,6 +154,59 @@ pub struct StoreSettings {
 pub struct AuditSettings {
     /// File holding the HMAC key (hex or raw, ≥ 32 bytes) for person keys. Relative to `data_dir`.
     pub hmac_key_file: PathBuf,
+    /// The audit key (PEM private key, ECDSA P-256 or RSA) that signs checkpoints of the chain;
+    /// relative to `data_dir`. The sandbox generates a P-256 key if it is missing.
+    #[serde(default = "default_checkpoint_key")]
+    pub checkpoint_key: PathBuf,
+    /// The public key or certificate (PEM) verifiers check checkpoints with; default: the
+    /// public half of `checkpoint_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_public_key: Option<PathBuf>,
+    /// Where `portti audit archive` writes segment files; relative to `data_dir`.
+    #[serde(default = "default_archive_dir")]
+    pub archive_dir: PathBuf,
+    /// An RFC 3161 time-stamping authority for checkpoints. The sandbox runs a simulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa: Option<TsaSettings>,
+}
+
+fn default_checkpoint_key() -> PathBuf {
+    PathBuf::from("audit-checkpoint.key")
+}
+
+fn default_archive_dir() -> PathBuf {
+    PathBuf::from("audit-archive")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsaSettings {
+    /// Where to POST `application/timestamp-query`.
+    pub url: String,
+    /// PEM certificate(s) the TSA's signature must chain to; relative to `data_dir`.
+    pub certificate: PathBuf,
+    #[serde(default = "default_tsa_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_tsa_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Payloads of ended exchanges (succeeded or dead) are cleared this many days after their
+    /// last change; the audit trail keeps only their digests, so it is not affected.
+    pub exchange_payload_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            exchange_payload_days: 90,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,7 +275,12 @@ impl Default for Config {
             },
             audit: AuditSettings {
                 hmac_key_file: PathBuf::from("audit-hmac.key"),
+                checkpoint_key: default_checkpoint_key(),
+                checkpoint_public_key: None,
+                archive_dir: default_archive_dir(),
+                tsa: None,
             },
+            retention: RetentionSettings::default(),
             auth: AuthSettings {
                 issuer: "portti-sandbox".into(),
                 audience: "portti".into(),

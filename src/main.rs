@@ -71,8 +71,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exits non-zero naming the first broken record.
-    Verify,
+    /// Recompute the hash chain and check every checkpoint (signature, record, timestamp);
+    /// exits non-zero naming the first problem.
+    Verify {
+        /// Also verify the archive files in this directory, on their own and in sequence.
+        #[arg(long)]
+        archive: Option<PathBuf>,
+    },
+    /// Write the records before DATE that a checkpoint closes to an archive file, then remove
+    /// them from the database.
+    Archive {
+        /// YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        before: String,
+        /// The archive directory (default: `audit.archive_dir`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Write the trail (every organisation's) as JSON lines, CSV or a FHIR R4 AuditEvent bundle.
     Export {
         /// At or after: a date (YYYY-MM-DD, Helsinki) or an RFC 3339 time.
@@ -223,23 +238,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { archive },
+        } => audit_verify(&config, archive.as_deref()).await,
+        Command::Audit {
+            command: AuditCommand::Archive { before, dir },
         } => {
+            let before = parse_date(&before)?;
+            let dir = dir.unwrap_or_else(|| config.data_path(&config.audit.archive_dir));
             let store = open_store(&config).await?;
-            let (head, broken) = portti::audit::verify_stored(&store).await?;
-            match broken {
-                None => {
-                    println!("audit chain OK: {} records, head hash {}", head.seq, head.hash);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(b) => {
-                    println!(
-                        "audit chain BROKEN at record {}: {} ({} records verified before it)",
-                        b.seq, b.reason, head.seq
-                    );
-                    Ok(ExitCode::from(2))
-                }
+            let keys = portti::app::audit_keys(&config)?;
+            match portti::audit::archive::archive_before(&store, &keys, &dir, before).await? {
+                Some(entry) => println!(
+                    "archived records {}–{} to {} (sha256 {})",
+                    entry.first_seq,
+                    entry.last_seq,
+                    dir.join(&entry.file).display(),
+                    entry.sha256
+                ),
+                None => println!(
+                    "nothing to archive: no checkpoint closes records before {}",
+                    before.to_rfc3339()
+                ),
             }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
             command:
@@ -333,6 +354,94 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = portti::bench::intake(concurrency, std::time::Duration::from_secs(seconds)).await?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+fn parse_date(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| anyhow::anyhow!("--before {text:?} is neither YYYY-MM-DD nor an RFC 3339 time"))
+}
+
+/// Exit 0 when everything verifies, 2 with the first problem otherwise.
+async fn audit_verify(config: &Config, archive: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let keys = portti::app::audit_keys(config)?;
+    let db = config.data_path(&config.store.sqlite_file);
+    let store = if archive.is_none() || db.exists() {
+        Some(open_store(config).await?)
+    } else {
+        None
+    };
+    let total = match &store {
+        Some(store) => store.audit_count().await?,
+        None => 0,
+    };
+    let bar = if total >= 10_000 {
+        let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {eta}") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut problems = Vec::new();
+    if let Some(dir) = archive {
+        let recorded = match &store {
+            Some(store) => Some(store.audit_archives().await?),
+            None => None,
+        };
+        let progress = bar.clone();
+        let report = portti::audit::archive::verify_dir(dir, &keys, recorded.as_deref(), &move |n| progress.inc(n))?;
+        println!(
+            "archive: {} segments, {} records, last record {} hash {}",
+            report.segments.len(),
+            report.records,
+            report.head.0,
+            report.head.1
+        );
+        problems.extend(report.problems);
+    }
+    if let Some(store) = &store {
+        let progress = bar.clone();
+        let status = portti::audit::audit_status(store, &keys, &move |n| progress.inc(n)).await?;
+        bar.finish_and_clear();
+        println!(
+            "database: {} records after {} archived, head {} hash {}; {} checkpoints{}",
+            status.records,
+            status.archived_to_seq,
+            status.head_seq,
+            status.head_hash,
+            status.checkpoints,
+            match &status.last_checkpoint {
+                Some(c) => format!(
+                    ", the last of record {} at {}{}",
+                    c.seq,
+                    c.time.to_rfc3339(),
+                    if c.timestamped {
+                        " (timestamped)"
+                    } else {
+                        " (not timestamped)"
+                    }
+                ),
+                None => String::new(),
+            }
+        );
+        problems.extend(status.problems);
+    }
+    match problems.first() {
+        None => {
+            println!("audit trail OK");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(first) => {
+            println!("audit trail BROKEN at {first}");
+            Ok(ExitCode::from(2))
         }
     }
 }

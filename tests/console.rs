@@ -126,10 +126,14 @@ impl Browser {
 
     /// Waits for the navigation a click started: WebDriver's click may return before it ends.
     async fn wait_for_url(&self, part: &str) -> String {
+        self.wait_for(part, |url| url.contains(part)).await
+    }
+
+    async fn wait_for(&self, what: &str, arrived: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
             let url = self.url().await;
-            if url.contains(part) {
+            if arrived(&url) {
                 // And for the new document to be the one whose source is read next.
                 let state = self
                     .call(
@@ -144,7 +148,7 @@ impl Browser {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(15),
-                "never reached {part}: at {url}"
+                "never reached {what}: at {url}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -195,6 +199,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
             .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
             .env_remove("PORTTI_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -212,7 +217,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
             "--client",
             "valvomo",
             "--scopes",
-            "messages:send,exchanges:read,exchanges:retry,audit:read,reports:read",
+            "messages:send,exchanges:read,exchanges:retry,audit:read,reports:read,jobs:run",
             "--orgs",
             "853",
         ])
@@ -281,7 +286,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     browser.screenshot("1-login").await;
     browser.type_into("#token", &token).await;
     browser.click("form[action='/console/login'] button").await;
-    assert!(browser.wait_for_url("/console").await.ends_with("/console"));
+    browser.wait_for("the overview", |url| url.ends_with("/console")).await;
     let overview = browser.source().await;
     assert!(overview.contains("Circuit breakers"), "{overview}");
     assert!(overview.contains("suomifi-messages-events"), "the jobs are listed");
@@ -306,7 +311,24 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     assert!(detail.contains("Attempts"));
     browser.screenshot("4-rerun").await;
 
-    // The auditor's view: the person's records and their disclosure report in Swedish.
+    // The auditor's view: the chain with a signed, timestamped checkpoint ...
+    let run: Value = http
+        .post(format!("{base}/v1/jobs/audit-checkpoint/run"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["outcome"], "ok", "{run}");
+    browser.open(&format!("{base}/console/audit?verify=1")).await;
+    let verified = browser.source().await;
+    assert!(verified.contains("Chain verified"), "{verified}");
+    assert!(verified.contains("timestamped by the TSA"), "{verified}");
+    browser.screenshot("5-audit-chain").await;
+
+    // ... the person's records and their disclosure report in Swedish.
     browser.open(&format!("{base}/console/audit")).await;
     browser.type_into("#person", "131052-308T").await;
     browser.click("form.filters button").await;
@@ -314,7 +336,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     let found = browser.source().await;
     assert!(found.contains("message.send"), "{found}");
     assert!(found.contains("exchange.retry"), "{found}");
-    browser.screenshot("5-audit-search").await;
+    browser.screenshot("6-audit-search").await;
     browser.click("a[href$='lang=sv']").await;
     browser.wait_for_url("/console/audit/report").await;
     let report = browser.source().await;
@@ -323,7 +345,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
         "{report}"
     );
     assert!(report.contains("Suomi.fi-meddelanden"));
-    browser.screenshot("6-disclosure-report").await;
+    browser.screenshot("7-disclosure-report").await;
 
     // The key figures with their charts drawn inline.
     browser.open(&format!("{base}/console")).await;
@@ -332,7 +354,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     let figures = browser.source().await;
     assert!(figures.contains("First-contact resolution"), "{figures}");
     assert_eq!(figures.matches("<svg").count(), 2, "two charts");
-    browser.screenshot("7-service-guidance").await;
+    browser.screenshot("8-service-guidance").await;
 
     // Signing out ends the session: the console asks for a token again.
     browser.open(&format!("{base}/console")).await;

@@ -39,6 +39,7 @@ async fn start(dir: &Path) -> Gateway {
         .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
         .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
         .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
+        .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
         .env_remove("PORTTI_CONFIG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -129,12 +130,39 @@ async fn the_quick_start_works_and_verify_catches_tampering() {
     assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
     let verify: Value = get_json(&http, &token, format!("{}/v1/audit/verify", gateway.base)).await;
     assert_eq!(verify["valid"], true);
+    assert_eq!(verify["checkpoints"], 0);
+
+    // A checkpoint now, through the jobs API, timestamped by the sandbox TSA.
+    let out = portti(
+        dir.path(),
+        &["token", "--client", "ops", "--scopes", "jobs:run", "--orgs", "853"],
+    );
+    let ops = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let run: Value = http
+        .post(format!("{}/v1/jobs/audit-checkpoint/run", gateway.base))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["outcome"], "ok", "{run}");
+    let verify: Value = get_json(&http, &token, format!("{}/v1/audit/verify", gateway.base)).await;
+    assert_eq!(verify["valid"], true, "{verify}");
+    assert_eq!(verify["checkpoints"], 1, "{verify}");
+    assert_eq!(verify["last_checkpoint"]["timestamped"], true, "{verify}");
     drop(gateway);
 
     let ok = portti(dir.path(), &["audit", "verify"]);
     assert!(ok.status.success());
     assert!(
-        String::from_utf8_lossy(&ok.stdout).contains("4 records"),
+        String::from_utf8_lossy(&ok.stdout).contains("5 records"), // and the job run
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );

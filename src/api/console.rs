@@ -479,8 +479,25 @@ async fn audit_search(
             @if v.valid {
                 p.notice role="status" { "Chain verified: " (v.records) " records, head hash " code { (v.head_hash) } }
             } @else {
-                p.warning role="alert" { "Chain BROKEN after " (v.records) " verified records"
-                    @if let Some(b) = &v.first_broken { ": record " (b.seq) " — " (b.reason) } }
+                div.warning role="alert" {
+                    p { "Chain BROKEN after " (v.records) " verified records"
+                        @if let Some(b) = &v.first_broken { ": record " (b.seq) " — " (b.reason) } }
+                    ul { @for problem in &v.problems { li { (problem) } } }
+                }
+            }
+            table {
+                tbody {
+                    tr { th scope="row" { "Signed checkpoints" } td.num { (v.checkpoints) } }
+                    tr { th scope="row" { "Last checkpoint" } td { @match &v.last_checkpoint {
+                        Some(c) => {
+                            "record " (c.seq) " at " (time(c.time)) " — "
+                            @if let Some(at) = c.timestamped_at { "timestamped by the TSA at " (time(at)) }
+                            @else { span.state.open { "no RFC 3161 timestamp" } }
+                        }
+                        None => { span.state.open { "none yet" } }
+                    } } }
+                    tr { th scope="row" { "Archived segments" } td { (v.archives) @if v.archives > 0 { " (records up to " (v.archived_to_seq) ")" } } }
+                }
             }
         } @else {
             p { a href="/console/audit?verify=1" { "Verify the chain now" } }

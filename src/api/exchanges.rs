@@ -212,6 +212,12 @@ pub async fn retry(
             detail.exchange.status.as_str()
         )));
     }
+    if let Some(at) = state.store.exchange_payload_pruned_at(detail.exchange.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "its payload was removed by retention on {}; it cannot be rerun",
+            at.to_rfc3339()
+        )));
+    }
     let update = rerun(&detail.exchange);
     let event = exchange_event(&caller, &request_id, "exchange.retry", "accepted", &detail.exchange);
     let mut exchange = detail.exchange;

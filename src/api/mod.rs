@@ -71,6 +71,8 @@ pub struct AppState {
     pub console_secret: [u8; 32],
     /// The configured population aged 75+ by municipality, for cost allocation.
     pub population_75_plus: std::collections::BTreeMap<String, u64>,
+    /// What verifies the audit trail's checkpoints; without it checkpoints are not checked.
+    pub audit_keys: Option<Arc<crate::audit::AuditKeys>>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
                 secret
             },
             population_75_plus: Default::default(),
+            audit_keys: None,
         }
     }
 }

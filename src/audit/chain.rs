@@ -93,7 +93,7 @@ pub fn seal(head: &mut ChainHead, mut event: AuditEvent) -> AuditRecord {
     record
 }
 
-fn truncate_to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+pub(super) fn truncate_to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
     t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
@@ -114,6 +114,12 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// Continues a chain whose earlier records are elsewhere (an archive): the next record
+    /// must follow `head`.
+    pub fn starting_at(head: ChainHead) -> Self {
+        Self { head, broken: None }
+    }
+
     /// Feeds the next record; after the first break, further records are ignored.
     pub fn push(&mut self, record: &AuditRecord) {
         if self.broken.is_some() {

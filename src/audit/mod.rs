@@ -1,13 +1,18 @@
 //! The audit trail: one append-only, hash-chained record per API call that touches personal
 //! data. Persons appear only as a keyed hash of their identity code (see [`PersonHasher`]).
 
+pub mod archive;
 mod chain;
+mod checkpoint;
 pub mod disclosure;
 pub mod export;
 mod person;
+mod status;
 
 pub use chain::{seal, verify, Broken, ChainHead, Verification, GENESIS_HASH};
+pub use checkpoint::{Checkpoint, CheckpointKey, CheckpointSigner};
 pub use person::{PersonHasher, PersonKey};
+pub use status::{audit_status, AuditKeys, AuditStatus, LastCheckpoint};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

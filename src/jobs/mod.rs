@@ -2,6 +2,7 @@
 //! counts). `portti jobs list` shows them, `portti jobs run NAME` or `POST /v1/jobs/{name}/run`
 //! runs one now.
 
+pub mod audit;
 mod messages;
 pub mod oda;
 
@@ -20,6 +21,8 @@ pub const MESSAGES_EVENTS: &str = "suomifi-messages-events";
 pub const MESSAGES_PASSWORD: &str = "suomifi-messages-password";
 pub const IDENTIFICATION_METADATA: &str = "suomifi-identification-metadata";
 pub const ODA_ASSESSMENTS: &str = "oda-assessments";
+pub const AUDIT_CHECKPOINT: &str = "audit-checkpoint";
+pub const EXCHANGE_PAYLOAD_RETENTION: &str = "exchange-payload-retention";
 
 /// Cron expressions with seconds: `sec min hour day-of-month month day-of-week`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +32,20 @@ pub struct JobSettings {
     pub suomifi_messages_password: String,
     pub suomifi_identification_metadata: String,
     pub oda_assessments: String,
+    #[serde(default = "default_audit_checkpoint")]
+    pub audit_checkpoint: String,
+    #[serde(default = "default_exchange_payload_retention")]
+    pub exchange_payload_retention: String,
+}
+
+/// Every five minutes: what can be cut off the chain's end unnoticed is at most that much.
+fn default_audit_checkpoint() -> String {
+    "0 */5 * * * *".into()
+}
+
+/// Daily, at night.
+fn default_exchange_payload_retention() -> String {
+    "0 40 2 * * *".into()
 }
 
 impl Default for JobSettings {
@@ -42,6 +59,8 @@ impl Default for JobSettings {
             suomifi_identification_metadata: "0 17 * * * *".into(),
             // Every 30 s: self-assessments are handled by urgency.
             oda_assessments: "*/30 * * * * *".into(),
+            audit_checkpoint: default_audit_checkpoint(),
+            exchange_payload_retention: default_exchange_payload_retention(),
         }
     }
 }
@@ -66,6 +85,7 @@ pub struct Jobs {
     broker: Arc<Broker>,
     identification: Option<Arc<crate::identification::Identification>>,
     oda: oda::OdaSync,
+    audit: audit::AuditJobs,
     schedules: Vec<(String, String, cron::Schedule)>,
     /// One run of a job at a time: the schedule, the API and the CLI may ask together.
     running: tokio::sync::Mutex<()>,
@@ -78,6 +98,8 @@ fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron
         (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
         (IDENTIFICATION_METADATA, &settings.suomifi_identification_metadata),
         (ODA_ASSESSMENTS, &settings.oda_assessments),
+        (AUDIT_CHECKPOINT, &settings.audit_checkpoint),
+        (EXCHANGE_PAYLOAD_RETENTION, &settings.exchange_payload_retention),
     ]
     .into_iter()
     .map(|(name, expression)| {
@@ -112,12 +134,14 @@ impl Jobs {
         broker: Arc<Broker>,
         identification: Option<Arc<crate::identification::Identification>>,
         oda: oda::OdaSync,
+        audit: audit::AuditJobs,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             store,
             broker,
             identification,
             oda,
+            audit,
             schedules: schedules(settings)?,
             running: tokio::sync::Mutex::new(()),
         }))
@@ -142,6 +166,8 @@ impl Jobs {
         let result = match name {
             MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker, organisations).await,
             MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker, organisations).await,
+            AUDIT_CHECKPOINT => audit::checkpoint(&self.store, &self.audit).await,
+            EXCHANGE_PAYLOAD_RETENTION => audit::prune_payloads(&self.store, &self.audit).await,
             ODA_ASSESSMENTS => oda::sync_assessments(&self.store, &self.broker, &self.oda, organisations).await,
             IDENTIFICATION_METADATA => match &self.identification {
                 None => Ok(serde_json::json!({ "configured": false })),

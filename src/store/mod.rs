@@ -1,6 +1,7 @@
 //! Persistence. Callers see [`Store`] and the plain types of this module; which database sits
 //! behind it (SQLite today, PostgreSQL next) and every line of SQL stay inside this module.
 
+pub mod audit;
 mod exchange;
 mod group_commit;
 mod login;
@@ -68,6 +69,12 @@ pub struct Write {
     /// Suomi.fi Identification state changes.
     pub login: Vec<LoginChange>,
     pub audit: Vec<AuditEvent>,
+    /// A signed checkpoint of a record of the chain; refused unless the chain has that record.
+    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
+    /// Records an archived segment and removes its rows from the database.
+    pub audit_archive: Option<audit::ArchiveEntry>,
+    /// Exchange payload retention.
+    pub payload_prune: Option<audit::PayloadPrune>,
 }
 
 #[derive(Debug)]
@@ -223,6 +230,66 @@ impl Store {
     /// Records in sequence order after `after_seq`, for verifying the chain in chunks.
     pub async fn audit_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
         self.backend.audit_chain(after_seq, limit).await
+    }
+
+    /// The chain's last record (the last archived one when every row was archived).
+    pub async fn audit_head(&self) -> Result<crate::audit::ChainHead, StoreError> {
+        self.backend.audit_head().await
+    }
+
+    /// Records in the database (archived ones not counted).
+    pub async fn audit_count(&self) -> Result<i64, StoreError> {
+        self.backend.audit_count().await
+    }
+
+    pub async fn last_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>, StoreError> {
+        self.backend.last_checkpoint().await
+    }
+
+    pub async fn checkpoint_count(&self) -> Result<i64, StoreError> {
+        self.backend.checkpoint_count().await
+    }
+
+    /// Checkpoints of records `after_seq < seq <= to_seq`, in sequence order.
+    pub async fn audit_checkpoints(
+        &self,
+        after_seq: i64,
+        to_seq: i64,
+    ) -> Result<Vec<crate::audit::Checkpoint>, StoreError> {
+        self.backend.audit_checkpoints(after_seq, to_seq).await
+    }
+
+    /// The newest checkpoint of a record in `after_seq < seq < before_seq`.
+    pub async fn checkpoint_below(
+        &self,
+        after_seq: i64,
+        before_seq: i64,
+    ) -> Result<Option<crate::audit::Checkpoint>, StoreError> {
+        self.backend.checkpoint_below(after_seq, before_seq).await
+    }
+
+    /// The first stored record written at or after `time`.
+    pub async fn audit_first_seq_from(&self, time: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
+        self.backend.audit_first_seq_from(time).await
+    }
+
+    /// Archived segments in sequence order.
+    pub async fn audit_archives(&self) -> Result<Vec<audit::ArchiveEntry>, StoreError> {
+        self.backend.audit_archives().await
+    }
+
+    /// Ended exchanges last changed before `before` whose payload is still kept.
+    pub async fn exchanges_with_payload_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.backend.exchanges_with_payload_before(before, limit).await
+    }
+
+    /// When retention removed an exchange's payload (then `payload` reads as null).
+    pub async fn exchange_payload_pruned_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.backend.exchange_payload_pruned_at(id).await
     }
 
     /// Takes up to `limit` due exchanges (and ones whose lease expired) for a worker.

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod audit;
 mod reports;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -46,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "case transfers",
         include_str!("migrations/sqlite/0006_case_transfers.sql"),
+    ),
+    (
+        7,
+        "audit archive",
+        include_str!("migrations/sqlite/0007_audit_archive.sql"),
     ),
 ];
 
@@ -101,7 +107,7 @@ impl Sqlite {
             .pragma("wal_autocheckpoint", "0");
         let mut conn = SqliteConnection::connect_with(&options).await?;
         migrator().run_direct(&mut conn).await?;
-        let head = chain_head(&mut conn).await?;
+        let head = audit::chain_head(&mut conn).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.read_connections.max(1))
             .connect_with(options.clone().read_only(true))
@@ -595,19 +601,6 @@ fn audit_record(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
-async fn chain_head(conn: &mut SqliteConnection) -> Result<ChainHead, StoreError> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(conn)
-        .await?;
-    Ok(match row {
-        Some(r) => ChainHead {
-            seq: r.try_get("seq")?,
-            hash: r.try_get("hash")?,
-        },
-        None => ChainHead::default(),
-    })
-}
-
 struct SqliteWriter {
     conn: SqliteConnection,
     /// The chain's last record, kept here so sealing needs no read; restored on rollback.
@@ -739,6 +732,17 @@ async fn write_batch(
     for chunk in claims.chunks(ROWS_PER_INSERT) {
         insert_idempotency(&mut tx, chunk).await?;
     }
+    for write in batch_writes(batch, &outcomes) {
+        if let Some(checkpoint) = &write.audit_checkpoint {
+            audit::insert_checkpoint(&mut tx, checkpoint).await?;
+        }
+        if let Some(archive) = &write.audit_archive {
+            audit::archive_segment(&mut tx, archive).await?;
+        }
+        if let Some(prune) = &write.payload_prune {
+            audit::prune_payloads(&mut tx, prune).await?;
+        }
+    }
     for (i, lease) in leases {
         let leased = lease_due(&mut tx, lease).await?;
         if let Some(audit_of) = lease.audit {
@@ -756,6 +760,15 @@ async fn write_batch(
         .into_iter()
         .map(|o| o.expect("every write has an outcome"))
         .collect())
+}
+
+/// The writes of a batch that were not answered otherwise (replayed, refused).
+fn batch_writes<'a>(batch: &'a [Write], outcomes: &'a [Option<WriteOutcome>]) -> impl Iterator<Item = &'a Write> {
+    batch
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| matches!(o, Some(WriteOutcome::Committed { .. })))
+        .map(|(w, _)| w)
 }
 
 /// A completed login needs its request unanswered and its assertion id never seen, counting

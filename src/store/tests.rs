@@ -1,6 +1,7 @@
 use super::*;
 use crate::audit::{self, Actor, PersonHasher};
 use crate::case::{input::CaseInput, normalise, Limits, OrganisationRegistry};
+use crate::store::audit as audit_store;
 
 struct TestStore {
     store: Store,
@@ -304,6 +305,57 @@ async fn the_database_refuses_to_update_or_delete_audit_records() {
         .await
         .is_err());
     assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log").await.is_err());
+}
+
+#[tokio::test]
+async fn only_archived_audit_rows_leave_and_checkpoints_name_real_records() {
+    let t = open().await;
+    t.store
+        .append_audit((0..4).map(|_| event("case.read", "853")).collect())
+        .await
+        .unwrap();
+    let head = t.store.audit_head().await.unwrap();
+    assert_eq!(head.seq, 4);
+    let signer = audit::CheckpointSigner::from_pem(&audit::CheckpointSigner::generate_pem().unwrap()).unwrap();
+    let checkpoint = |seq: i64, hash: &str| {
+        let head = audit::ChainHead {
+            seq,
+            hash: hash.to_string(),
+        };
+        Write {
+            audit_checkpoint: Some(signer.sign(&head, Utc::now()).unwrap()),
+            ..Write::default()
+        }
+    };
+    // A record the chain does not have, or another hash for one it has: refused.
+    assert!(t.store.commit(checkpoint(9, &head.hash)).await.is_err());
+    assert!(t.store.commit(checkpoint(4, &"00".repeat(32))).await.is_err());
+    t.store.commit(checkpoint(4, &head.hash)).await.unwrap();
+    assert_eq!(t.store.checkpoint_count().await.unwrap(), 1);
+
+    let records = t.store.audit_chain(0, 10).await.unwrap();
+    let archive = audit_store::ArchiveEntry {
+        first_seq: 1,
+        last_seq: 2,
+        prev_hash: audit::GENESIS_HASH.into(),
+        last_hash: records[1].hash.clone(),
+        file: "audit-000000000001-000000000002.jsonl".into(),
+        sha256: "x".into(),
+        created_at: Utc::now(),
+    };
+    t.store
+        .commit(Write {
+            audit_archive: Some(archive),
+            ..Write::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.store.audit_count().await.unwrap(), 2);
+    assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .is_err());
+    assert!(sqlite::tamper(&t.path, "DELETE FROM audit_archives").await.is_err());
+    assert_eq!(t.store.audit_head().await.unwrap(), head);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! - [`suomifi_identification`]: the Suomi.fi Identification IdP (SAML 2.0 Web SSO, single logout), plain HTTP
 //!   on loopback, with attack variants of its Response for negative tests.
 //! - [`suomifi_messages`]: the Suomi.fi Messages REST API (OpenAPI 3.0.1 in `shared/specs/`).
+//! - [`tsa`]: an RFC 3161 time-stamping authority (the audit trail's checkpoints).
 
 mod injection;
 pub mod kanta;
@@ -14,4 +15,5 @@ pub mod oda;
 pub mod suomifi_identification;
 pub mod suomifi_mandates;
 pub mod suomifi_messages;
+pub mod tsa;
 mod xml;
