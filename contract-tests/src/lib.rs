@@ -50,6 +50,7 @@ pub fn sandbox_config(data: &Path) -> Config {
             identification_listen: any_port,
             mandates_listen: any_port,
             oda_listen: any_port,
+            ptv_listen: any_port,
             ..Default::default()
         },
         ..Config::default()

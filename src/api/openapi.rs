@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::transfers::create, super::transfers::list,
         super::exchanges::get_one, super::exchanges::list, super::exchanges::retry,
         super::jobs::list, super::jobs::run,
+        super::services::list, super::services::get_one,
         super::audit::query, super::audit::verify,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
@@ -28,7 +29,8 @@ use utoipa::{Modify, OpenApi};
         (name = "messages", description = "Messages to persons through Suomi.fi Messages"),
         (name = "kanta", description = "Documents in Kanta's social welfare client data archive"),
         (name = "identification", description = "Suomi.fi Identification logins and Suomi.fi Mandates"),
-        (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"))
+        (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"),
+        (name = "services", description = "The service catalogue (Suomi.fi PTV) of municipalities, as last synced"))
 )]
 pub struct ApiDoc;
 

@@ -32,10 +32,13 @@ pub enum Scope {
     /// What a Suomi.fi login token grants: ask whether the person may act for another.
     #[serde(rename = "mandates:check")]
     MandatesCheck,
+    /// Read the synced service catalogue (PTV).
+    #[serde(rename = "services:read")]
+    ServicesRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::CasesWrite,
         Scope::CasesRead,
         Scope::MessagesSend,
@@ -46,6 +49,7 @@ impl Scope {
         Scope::KantaArchive,
         Scope::KantaRead,
         Scope::MandatesCheck,
+        Scope::ServicesRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Scope {
             Scope::KantaArchive => "kanta:archive",
             Scope::KantaRead => "kanta:read",
             Scope::MandatesCheck => "mandates:check",
+            Scope::ServicesRead => "services:read",
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod messages;
 pub mod oda;
+pub mod ptv;
 
 /// Counts on success; counts and what failed otherwise.
 type JobResult = Result<serde_json::Value, (serde_json::Value, String)>;
@@ -20,6 +21,7 @@ pub const MESSAGES_EVENTS: &str = "suomifi-messages-events";
 pub const MESSAGES_PASSWORD: &str = "suomifi-messages-password";
 pub const IDENTIFICATION_METADATA: &str = "suomifi-identification-metadata";
 pub const ODA_ASSESSMENTS: &str = "oda-assessments";
+pub const PTV_SERVICES: &str = "ptv-services";
 
 /// Cron expressions with seconds: `sec min hour day-of-month month day-of-week`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +31,7 @@ pub struct JobSettings {
     pub suomifi_messages_password: String,
     pub suomifi_identification_metadata: String,
     pub oda_assessments: String,
+    pub ptv_services: String,
 }
 
 impl Default for JobSettings {
@@ -42,6 +45,8 @@ impl Default for JobSettings {
             suomifi_identification_metadata: "0 17 * * * *".into(),
             // Every 30 s: self-assessments are handled by urgency.
             oda_assessments: "*/30 * * * * *".into(),
+            // Nightly: the catalogue's maintainers advise a full read once a day.
+            ptv_services: "0 40 2 * * *".into(),
         }
     }
 }
@@ -78,6 +83,7 @@ fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron
         (MESSAGES_PASSWORD, &settings.suomifi_messages_password),
         (IDENTIFICATION_METADATA, &settings.suomifi_identification_metadata),
         (ODA_ASSESSMENTS, &settings.oda_assessments),
+        (PTV_SERVICES, &settings.ptv_services),
     ]
     .into_iter()
     .map(|(name, expression)| {
@@ -143,6 +149,7 @@ impl Jobs {
             MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker, organisations).await,
             MESSAGES_PASSWORD => messages::rotate_passwords(&self.broker, organisations).await,
             ODA_ASSESSMENTS => oda::sync_assessments(&self.store, &self.broker, &self.oda, organisations).await,
+            PTV_SERVICES => ptv::sync_services(&self.store, &self.broker, organisations).await,
             IDENTIFICATION_METADATA => match &self.identification {
                 None => Ok(serde_json::json!({ "configured": false })),
                 Some(identification) => match identification.refresh_metadata().await {

@@ -22,6 +22,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
+mod ptv;
+
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
     (2, "exchanges", include_str!("migrations/sqlite/0002_exchanges.sql")),
@@ -44,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "case transfers",
         include_str!("migrations/sqlite/0006_case_transfers.sql"),
+    ),
+    (
+        8,
+        "service catalogue",
+        include_str!("migrations/sqlite/0008_service_catalogue.sql"),
     ),
 ];
 
@@ -665,6 +672,7 @@ async fn write_batch(
     let mut job_state = Vec::new();
     let mut leases = Vec::new();
     let mut logins = Vec::new();
+    let mut catalogue = Vec::new();
     for (i, (write, outcome)) in batch.iter().zip(outcomes.iter_mut()).enumerate() {
         if outcome.is_some() {
             continue;
@@ -680,6 +688,7 @@ async fn write_batch(
         job_runs.extend(&write.job_run);
         job_state.extend(&write.job_state);
         logins.extend(&write.login);
+        catalogue.extend(&write.catalogue_sync);
         if let Some(lease) = &write.lease {
             leases.push((i, lease));
         }
@@ -724,6 +733,9 @@ async fn write_batch(
     }
     for change in logins {
         apply_login(&mut tx, change).await?;
+    }
+    for sync in catalogue {
+        ptv::apply_sync(&mut tx, sync).await?;
     }
     for chunk in records.chunks(ROWS_PER_INSERT) {
         insert_audit(&mut tx, chunk).await?;

@@ -257,7 +257,11 @@ impl Ptv {
         let base_url = config.base_url.trim().trim_end_matches('/').to_owned();
         match reqwest::Url::parse(&base_url) {
             Ok(u) if matches!(u.scheme(), "https" | "http") && u.query().is_none() && u.host().is_some() => {}
-            _ => return Err(SetupError::Invalid(format!("base_url {base_url:?} is not an http(s) URL"))),
+            _ => {
+                return Err(SetupError::Invalid(format!(
+                    "base_url {base_url:?} is not an http(s) URL"
+                )))
+            }
         }
         Ok(Ptv {
             base_url,
@@ -316,7 +320,11 @@ impl Ptv {
             )));
         }
         let total = wire.item_list.len();
-        let services: Vec<Service> = wire.item_list.into_iter().filter_map(wire::WireService::into_service).collect();
+        let services: Vec<Service> = wire
+            .item_list
+            .into_iter()
+            .filter_map(wire::WireService::into_service)
+            .collect();
         let skipped = (total - services.len()) as u32;
         Ok((
             ServicesPage {
@@ -364,7 +372,9 @@ impl Adapter for Ptv {
             let (body, digest) = match operation.name.as_str() {
                 OP_SERVICES_PAGE => {
                     let request: ServicesPageRequest = payload(operation)?;
-                    let (page, digest) = self.services_page(&request.municipality, request.page, cx.deadline).await?;
+                    let (page, digest) = self
+                        .services_page(&request.municipality, request.page, cx.deadline)
+                        .await?;
                     (serde_json::to_value(page), digest)
                 }
                 OP_CHANNELS => {

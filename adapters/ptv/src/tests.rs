@@ -69,7 +69,8 @@ fn a_services_page_maps_names_descriptions_and_channels() {
 
 #[test]
 fn a_page_without_an_item_list_is_empty_and_a_service_without_an_id_is_refused() {
-    let page: WirePage = serde_json::from_str(r#"{"pageNumber":4,"pageSize":2,"pageCount":3,"itemList":null}"#).unwrap();
+    let page: WirePage =
+        serde_json::from_str(r#"{"pageNumber":4,"pageSize":2,"pageCount":3,"itemList":null}"#).unwrap();
     assert!(page.item_list.is_empty());
     let missing_id = r#"{"pageNumber":1,"pageSize":2,"pageCount":1,"itemList":[{"serviceNames":[]}]}"#;
     assert!(serde_json::from_str::<WirePage>(missing_id).is_err());
@@ -139,7 +140,10 @@ fn channels_map_phones_addresses_hours_and_web_pages() {
     assert_eq!(phone.phones.len(), 2, "fax numbers are not phones");
     assert_eq!(phone.phones[0].number, "+358 2 262 6171");
     assert_eq!(phone.phones[0].info.as_deref(), Some("Neuvonta"));
-    assert_eq!(phone.phones[1].number, "0295 000 000", "a service number is dialled as written");
+    assert_eq!(
+        phone.phones[1].number, "0295 000 000",
+        "a service number is dialled as written"
+    );
     assert_eq!(phone.emails["fi"], vec!["kotihoito@turku.example".to_string()]);
     let hours = &phone.service_hours[0];
     assert_eq!(hours.kind, "DaysOfTheWeek");
@@ -154,7 +158,10 @@ fn channels_map_phones_addresses_hours_and_web_pages() {
     assert!(place.urls.is_empty() && place.service_hours.is_empty());
 
     let e = &channels[2];
-    assert_eq!(e.urls["sv"], vec!["https://asiointi.turku.example/sv/narstaende".to_string()]);
+    assert_eq!(
+        e.urls["sv"],
+        vec!["https://asiointi.turku.example/sv/narstaende".to_string()]
+    );
 }
 
 #[test]

@@ -60,8 +60,8 @@ use tower::ServiceExt;
 
 /// The municipalities of Varsinais-Suomi (Statistics Finland codes, 2026): the ones the simulator knows.
 pub const MUNICIPALITIES: [&str; 27] = [
-    "019", "202", "304", "322", "400", "423", "430", "445", "480", "481", "503", "529", "538", "561", "577", "631", "636",
-    "680", "704", "734", "738", "761", "833", "853", "895", "918", "927",
+    "019", "202", "304", "322", "400", "423", "430", "445", "480", "481", "503", "529", "538", "561", "577", "631",
+    "636", "680", "704", "734", "738", "761", "833", "853", "895", "918", "927",
 ];
 pub const SANDBOX_PAGE_SIZE: usize = 5;
 /// `guids` of one channel list at most.
@@ -320,7 +320,10 @@ async fn apply(action: FaultKind, response: Option<Response<Body>>) -> Result<Re
         FaultKind::Unauthorized => error_message(StatusCode::UNAUTHORIZED, "Unauthorized."),
         FaultKind::MalformedJson => {
             let (status, bytes) = match response {
-                None => (StatusCode::OK, axum::body::Bytes::from_static(br#"{"pageNumber":1,"itemList":[{"id":"#)),
+                None => (
+                    StatusCode::OK,
+                    axum::body::Bytes::from_static(br#"{"pageNumber":1,"itemList":[{"id":"#),
+                ),
                 Some(response) => {
                     let (parts, body) = response.into_parts();
                     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
@@ -330,8 +333,10 @@ async fn apply(action: FaultKind, response: Option<Response<Body>>) -> Result<Re
             };
             let mut r = Response::new(Body::from(bytes));
             *r.status_mut() = status;
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
             r
         }
     })
@@ -364,8 +369,10 @@ fn router(sim: Arc<Sim>) -> Router {
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     r
 }
 
@@ -386,7 +393,10 @@ fn query(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, String)>, R
         .collect();
     for (name, _) in &pairs {
         if !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-            return Err(model_error(name, &format!("The query parameter '{name}' is not supported.")));
+            return Err(model_error(
+                name,
+                &format!("The query parameter '{name}' is not supported."),
+            ));
         }
     }
     Ok(pairs)
@@ -439,7 +449,10 @@ async fn services_by_area(
         }
     };
     if area != "Municipality" {
-        return error_message(StatusCode::NOT_FOUND, &format!("Area {area} with code '{code}' not found."));
+        return error_message(
+            StatusCode::NOT_FOUND,
+            &format!("Area {area} with code '{code}' not found."),
+        );
     }
     let code = format!("{code:0>3}");
     if !MUNICIPALITIES.contains(&code.as_str()) {
@@ -482,7 +495,10 @@ async fn channel_list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> R
         );
     }
     if ids.len() > MAX_GUIDS {
-        return model_error("guids", &format!("Maximum of {MAX_GUIDS} guids can be added into list."));
+        return model_error(
+            "guids",
+            &format!("Maximum of {MAX_GUIDS} guids can be added into list."),
+        );
     }
     let inner = sim.lock();
     let found: Vec<&Value> = ids.iter().filter_map(|id| inner.channels.get(*id)).collect();
@@ -606,7 +622,10 @@ mod tests {
         let base = sim.base_url();
         let (status, first) = get(&base, "/api/v11/Service/list/area/Municipality/code/853?page=1").await;
         assert_eq!(status, 200);
-        assert_eq!((first["pageNumber"].as_u64(), first["pageCount"].as_u64()), (Some(1), Some(3)));
+        assert_eq!(
+            (first["pageNumber"].as_u64(), first["pageCount"].as_u64()),
+            (Some(1), Some(3))
+        );
         assert_eq!(first["itemList"].as_array().unwrap().len(), 3);
         let (_, past) = get(&base, "/api/v11/Service/list/area/Municipality/code/853?page=4").await;
         assert!(past["itemList"].is_null());
@@ -623,7 +642,11 @@ mod tests {
             ("/api/v11/Service/list/area/Municipality/code/85a", 400, "code"),
             ("/api/v11/Service/list/area/Municipality/code/853?page=-1", 400, "page"),
             ("/api/v11/Service/list/area/Municipality/code/853?page=x", 400, "page"),
-            ("/api/v11/Service/list/area/Municipality/code/853?pageSize=9", 400, "pageSize"),
+            (
+                "/api/v11/Service/list/area/Municipality/code/853?pageSize=9",
+                400,
+                "pageSize",
+            ),
             ("/api/v11/ServiceChannel/list", 400, "guids"),
             ("/api/v11/ServiceChannel/list?guids=123", 400, "guids"),
             ("/api/v11/Service/list/area/Municipality/code/091", 404, "errorMessage"),
@@ -651,11 +674,20 @@ mod tests {
         let id = service_id("202", 1);
         assert!(control.rename_service(&id, "sv", "Hemvård och hemsjukvård"));
         assert!(control.remove_service(&service_id("202", 2)));
-        let names: Vec<Value> = control.services("202").iter().map(|s| s["serviceNames"].clone()).collect();
+        let names: Vec<Value> = control
+            .services("202")
+            .iter()
+            .map(|s| s["serviceNames"].clone())
+            .collect();
         assert!(names.iter().any(|n| n.to_string().contains("hemsjukvård")));
         assert_eq!(control.services("202").len(), 4);
 
-        control.inject(Fault::status(503).on_path("/api/v11/Service/list").fraction(0.5).times(1));
+        control.inject(
+            Fault::status(503)
+                .on_path("/api/v11/Service/list")
+                .fraction(0.5)
+                .times(1),
+        );
         let path = "/api/v11/Service/list/area/Municipality/code/853";
         assert_eq!(get(&base, &format!("{path}?page=1")).await.0, 200);
         assert_eq!(get(&base, &format!("{path}?page=2")).await.0, 503);

@@ -87,10 +87,16 @@ fn hours(from: &str, to: &str) -> Value {
     })
 }
 
-fn location_channel(id: &str, names: &[(&str, &str)], street: &[(&str, &str)], number: &str, postal: &str, office: &[(&str, &str)]) -> Value {
-    let language_items = |t: &[(&str, &str)]| -> Vec<Value> {
-        t.iter().map(|(l, v)| json!({"language": l, "value": v})).collect()
-    };
+fn location_channel(
+    id: &str,
+    names: &[(&str, &str)],
+    street: &[(&str, &str)],
+    number: &str,
+    postal: &str,
+    office: &[(&str, &str)],
+) -> Value {
+    let language_items =
+        |t: &[(&str, &str)]| -> Vec<Value> { t.iter().map(|(l, v)| json!({"language": l, "value": v})).collect() };
     json!({
         "id": id,
         "serviceChannelType": "ServiceLocation",
@@ -161,7 +167,10 @@ pub fn catalogue() -> (Vec<(Vec<String>, Value)>, Vec<Value>) {
                 ("sv", &format!("https://asiointi.{lower}.example/sv/ansokan")),
             ],
         ));
-        let links = [(phone.as_str(), phone_name_fi.as_str()), (place.as_str(), place_fi.as_str())];
+        let links = [
+            (phone.as_str(), phone_name_fi.as_str()),
+            (place.as_str(), place_fi.as_str()),
+        ];
         let with_form = [links[0], links[1], (online.as_str(), "Sähköinen hakemus")];
         let here = vec![code.to_string()];
         services.push((
@@ -201,10 +210,19 @@ pub fn catalogue() -> (Vec<(Vec<String>, Value)>, Vec<Value>) {
             here.clone(),
             service(
                 &service_id(code, 3),
-                &[("fi", "Ikäihmisten palveluneuvonta"), ("sv", "Servicerådgivning för äldre")],
                 &[
-                    ("fi", "Yhdellä yhteydenotolla neuvontaa ja ohjausta ikäihmisille ja läheisille."),
-                    ("sv", "Rådgivning och handledning för äldre och anhöriga med en enda kontakt."),
+                    ("fi", "Ikäihmisten palveluneuvonta"),
+                    ("sv", "Servicerådgivning för äldre"),
+                ],
+                &[
+                    (
+                        "fi",
+                        "Yhdellä yhteydenotolla neuvontaa ja ohjausta ikäihmisille ja läheisille.",
+                    ),
+                    (
+                        "sv",
+                        "Rådgivning och handledning för äldre och anhöriga med en enda kontakt.",
+                    ),
                 ],
                 &[],
                 &links,
@@ -217,7 +235,10 @@ pub fn catalogue() -> (Vec<(Vec<String>, Value)>, Vec<Value>) {
                 &[("fi", "Kuljetuspalvelu"), ("sv", "Färdtjänst")],
                 &[
                     ("fi", "Asiointi- ja virkistysmatkat vaikeasti liikkuville."),
-                    ("sv", "Ärende- och rekreationsresor för personer med svårt att röra sig."),
+                    (
+                        "sv",
+                        "Ärende- och rekreationsresor för personer med svårt att röra sig.",
+                    ),
                 ],
                 &[],
                 &with_form,
@@ -232,7 +253,10 @@ pub fn catalogue() -> (Vec<(Vec<String>, Value)>, Vec<Value>) {
             5,
             vec![("fi", "Turvapuhelinpalvelu"), ("sv", "Trygghetstelefontjänst")],
             vec![
-                ("fi", "Turvaranneke ja auttajan käynti hälytyksen jälkeen ympäri vuorokauden."),
+                (
+                    "fi",
+                    "Turvaranneke ja auttajan käynti hälytyksen jälkeen ympäri vuorokauden.",
+                ),
                 ("sv", "Trygghetsarmband och hjälp på plats efter larm dygnet runt."),
             ],
         ),
@@ -268,10 +292,17 @@ pub fn catalogue() -> (Vec<(Vec<String>, Value)>, Vec<Value>) {
         vec!["853".into(), "202".into(), "734".into()],
         service(
             "0000c0de-0000-4000-8000-000000000001",
-            &[("fi", "Eläkkeensaajan hoitotuki"), ("sv", "Vårdbidrag för pensionstagare"), ("en", "Care allowance for pensioners")],
+            &[
+                ("fi", "Eläkkeensaajan hoitotuki"),
+                ("sv", "Vårdbidrag för pensionstagare"),
+                ("en", "Care allowance for pensioners"),
+            ],
             &[
                 ("fi", "Tukea sairaana tai vammaisena kotona asuvalle eläkkeensaajalle."),
-                ("sv", "Stöd för pensionstagare som bor hemma med sjukdom eller funktionsnedsättning."),
+                (
+                    "sv",
+                    "Stöd för pensionstagare som bor hemma med sjukdom eller funktionsnedsättning.",
+                ),
             ],
             &[],
             &[],
