@@ -386,16 +386,25 @@ fn model_error(field: &str, message: &str) -> Response<Body> {
     json_response(StatusCode::BAD_REQUEST, &json!({ field: [message] }))
 }
 
-/// The query's pairs, or the model-state refusal of an unknown one.
-fn query(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, String)>, Response<Body>> {
+/// A refused parameter and why; answered as a model state.
+struct Refused(String, String);
+
+impl Refused {
+    fn response(self) -> Response<Body> {
+        model_error(&self.0, &self.1)
+    }
+}
+
+/// The query's pairs, or the refusal of an unknown one.
+fn query(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, String)>, Refused> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
     for (name, _) in &pairs {
         if !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-            return Err(model_error(
-                name,
-                &format!("The query parameter '{name}' is not supported."),
+            return Err(Refused(
+                name.clone(),
+                format!("The query parameter '{name}' is not supported."),
             ));
         }
     }
@@ -408,11 +417,11 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn boolean(pairs: &[(String, String)], name: &str) -> Result<(), Response<Body>> {
+fn boolean(pairs: &[(String, String)], name: &str) -> Result<(), Refused> {
     match param(pairs, name) {
         None => Ok(()),
         Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => Ok(()),
-        Some(v) => Err(model_error(name, &format!("The value '{v}' is not valid."))),
+        Some(v) => Err(Refused(name.to_owned(), format!("The value '{v}' is not valid."))),
     }
 }
 
@@ -423,7 +432,7 @@ async fn services_by_area(
 ) -> Response<Body> {
     let pairs = match query(raw, &["page", "includeWholeCountry", "serviceWithGD", "showHeader"]) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     if !AREAS.contains(&area.as_str()) {
         return model_error(
@@ -436,7 +445,7 @@ async fn services_by_area(
     }
     for flag in ["includeWholeCountry", "serviceWithGD", "showHeader"] {
         if let Err(r) = boolean(&pairs, flag) {
-            return r;
+            return r.response();
         }
     }
     let page = match param(&pairs, "page").map(str::parse::<i64>) {
@@ -479,10 +488,10 @@ async fn services_by_area(
 async fn channel_list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> Response<Body> {
     let pairs = match query(raw, &["guids", "showHeader"]) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     if let Err(r) = boolean(&pairs, "showHeader") {
-        return r;
+        return r.response();
     }
     let Some(guids) = param(&pairs, "guids").filter(|g| !g.trim().is_empty()) else {
         return model_error("guids", "Property guids is required.");
@@ -507,7 +516,7 @@ async fn channel_list(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> R
 
 async fn one_service(State(sim): State<Arc<Sim>>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response<Body> {
     if let Err(r) = query(raw, &["showHeader"]) {
-        return r;
+        return r.response();
     }
     if !is_guid(&id) {
         return model_error(
@@ -523,7 +532,7 @@ async fn one_service(State(sim): State<Arc<Sim>>, Path(id): Path<String>, RawQue
 
 async fn one_channel(State(sim): State<Arc<Sim>>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response<Body> {
     if let Err(r) = query(raw, &["showHeader"]) {
-        return r;
+        return r.response();
     }
     if !is_guid(&id) {
         return model_error(
