@@ -12,6 +12,7 @@ use crate::store::{Store, StoreConfig};
 use portti_kanta::{KantaAdapter, KantaConfig, KantaOrganisation};
 use portti_simulators::kanta as kanta_simulator;
 use portti_simulators::oda as oda_simulator;
+use portti_simulators::ptv as ptv_simulator;
 use portti_simulators::suomifi_identification as idp_simulator;
 use portti_simulators::suomifi_mandates as mandates_simulator;
 use portti_simulators::suomifi_messages as suomifi_simulator;
@@ -168,6 +169,8 @@ pub struct Gateway {
     pub oda_simulator: Option<oda_simulator::Running>,
     /// The sandbox's RFC 3161 TSA simulator (checkpoint timestamps).
     pub tsa_simulator: Option<tsa_simulator::Running>,
+    /// The sandbox's Suomi.fi Finnish Service Catalogue (PTV) simulator.
+    pub ptv_simulator: Option<ptv_simulator::Running>,
 }
 
 /// Builds everything from the configuration; nothing runs until [`run`] starts it.
@@ -212,6 +215,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         None => Default::default(),
     };
     let oda_simulator = oda(config, &mut adapters).await?;
+    let ptv_simulator = ptv(config, &mut adapters).await?;
     let broker = Broker::new(store.clone(), adapters, config.broker.clone(), state.metrics.clone());
     let oda_sync = crate::jobs::oda::OdaSync {
         registry: state.registry.clone(),
@@ -246,7 +250,41 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         mandates_simulator,
         oda_simulator,
         tsa_simulator,
+        ptv_simulator,
     })
+}
+
+/// The service catalogue adapter, one per configured municipality (keyed by its code, so each
+/// has its own breaker); in the sandbox the PTV simulator.
+async fn ptv(config: &Config, adapters: &mut Adapters) -> anyhow::Result<Option<ptv_simulator::Running>> {
+    if let Some(ptv) = &config.ptv {
+        let adapter = Arc::new(portti_ptv::Ptv::new(portti_ptv::PtvConfig {
+            base_url: ptv.base_url.clone(),
+            http: ptv.http.clone(),
+        })?);
+        let registry = OrganisationRegistry::new(config.organisations.iter().cloned());
+        for m in &ptv.municipalities {
+            let code = registry
+                .resolve(m)
+                .map(|o| o.id)
+                .filter(|id| portti_ptv::is_municipality_code(id))
+                .ok_or_else(|| anyhow::anyhow!("ptv: {m:?} is not a municipality"))?;
+            adapters.insert(&code, adapter.clone());
+        }
+        return Ok(None);
+    }
+    if !config.sandbox || config.sandbox_services.ptv_municipalities.is_empty() {
+        return Ok(None);
+    }
+    let simulator = ptv_simulator::start(ptv_simulator::Config::sandbox(), config.sandbox_services.ptv_listen).await?;
+    let adapter = Arc::new(portti_ptv::Ptv::new(portti_ptv::PtvConfig {
+        base_url: simulator.base_url(),
+        http: Default::default(),
+    })?);
+    for m in &config.sandbox_services.ptv_municipalities {
+        adapters.insert(m, adapter.clone());
+    }
+    Ok(Some(simulator))
 }
 
 /// The ODA / Omaolo adapter for the configured organisations; in the sandbox the FHIR simulator
@@ -581,6 +619,7 @@ mod tests {
         config.sandbox_services.mandates_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.oda_listen = "127.0.0.1:0".parse().unwrap();
         config.sandbox_services.tsa_listen = "127.0.0.1:0".parse().unwrap();
+        config.sandbox_services.ptv_listen = "127.0.0.1:0".parse().unwrap();
         let first = build(&config).await.unwrap();
         let second = build(&config).await;
         assert!(second.is_err_and(|e| e.to_string().contains("another Portti")));

@@ -153,6 +153,7 @@ impl ChildGateway {
             .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
             .env("PORTTI_LIMITS__PER_CLIENT_CONCURRENCY", (concurrency * 2).to_string())
             .env("PORTTI_LOG", "warn");
         for (k, v) in env {

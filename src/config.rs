@@ -51,6 +51,10 @@ pub struct Config {
     /// which runs the FHIR simulator instead.
     #[serde(default, skip_serializing)]
     pub oda: Option<OdaSettings>,
+    /// The Suomi.fi Finnish Service Catalogue (PTV): whose services to sync. Absent in the
+    /// sandbox, which runs the simulator instead.
+    #[serde(default, skip_serializing)]
+    pub ptv: Option<PtvSettings>,
     /// Signed webhooks to receiving organisations' systems (`case.transferred`), one entry per
     /// organisation. None unless configured, in the sandbox too.
     #[serde(default, skip_serializing)]
@@ -96,6 +100,17 @@ pub struct OdaSettings {
     pub adapter: portti_oda::OdaConfig,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PtvSettings {
+    /// The open API's root, e.g. `https://api.palvelutietovaranto.suomi.fi`.
+    pub base_url: String,
+    /// Municipality codes (or names) whose services are synced.
+    pub municipalities: Vec<String>,
+    #[serde(default)]
+    pub http: portti_adapter_core::HttpClientConfig,
+}
+
 /// What the sandbox simulates when no real service is configured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -121,6 +136,10 @@ pub struct SandboxServices {
     pub oda_organisations: Vec<String>,
     /// Origins a sandbox login may return to, besides the gateway itself.
     pub identification_return_origins: Vec<String>,
+    /// Where the Suomi.fi Finnish Service Catalogue (PTV) simulator listens.
+    pub ptv_listen: SocketAddr,
+    /// Municipalities whose services the sandbox syncs from the simulator.
+    pub ptv_municipalities: Vec<String>,
 }
 
 impl Default for SandboxServices {
@@ -136,6 +155,8 @@ impl Default for SandboxServices {
             tsa_listen: "127.0.0.1:8096".parse().expect("valid address"),
             oda_organisations: ["853", "529"].map(String::from).to_vec(),
             identification_return_origins: vec!["http://localhost:3000".into()],
+            ptv_listen: "127.0.0.1:8097".parse().expect("valid address"),
+            ptv_municipalities: ["853", "202", "734"].map(String::from).to_vec(),
         }
     }
 }
@@ -306,6 +327,7 @@ impl Default for Config {
             identification: None,
             suomifi_mandates: None,
             oda: None,
+            ptv: None,
             webhooks: vec![],
             sandbox_services: Default::default(),
             reports: Default::default(),

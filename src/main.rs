@@ -81,7 +81,7 @@ enum AuditCommand {
     /// Write the records before DATE that a checkpoint closes to an archive file, then remove
     /// them from the database.
     Archive {
-        /// YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+        /// YYYY-MM-DD (midnight in Helsinki) or an RFC 3339 time.
         #[arg(long)]
         before: String,
         /// The archive directory (default: `audit.archive_dir`).
@@ -358,14 +358,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+/// `YYYY-MM-DD` (the start of that day in Helsinki, as every date Portti reads) or RFC 3339.
 fn parse_date(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| anyhow::anyhow!("--before {text:?} is neither YYYY-MM-DD nor an RFC 3339 time"))
+    portti::case::holidays::period_bound(text, false)
+        .ok_or_else(|| anyhow::anyhow!("--before {text:?} is neither YYYY-MM-DD nor an RFC 3339 time"))
 }
 
 /// Exit 0 when everything verifies, 2 with the first problem otherwise.

@@ -25,7 +25,7 @@ fn config(dir: &Path) -> Config {
     };
     let s = &mut config.sandbox_services;
     (s.messages_listen, s.kanta_listen, s.identification_listen) = (any, any, any);
-    (s.mandates_listen, s.oda_listen, s.tsa_listen) = (any, any, any);
+    (s.mandates_listen, s.oda_listen, s.tsa_listen, s.ptv_listen) = (any, any, any, any);
     config
 }
 

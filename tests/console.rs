@@ -200,6 +200,7 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
             .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
             .env_remove("PORTTI_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

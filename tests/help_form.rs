@@ -40,6 +40,7 @@ async fn start(dir: &Path, per_window: u32) -> Gateway {
         .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
         .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
         .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
+        .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
         .env("PORTTI_LIMITS__HELP_REQUESTS_PER_WINDOW", per_window.to_string())
         .env_remove("PORTTI_CONFIG")
         .stdout(Stdio::null())

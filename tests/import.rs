@@ -36,6 +36,7 @@ async fn a_small_export_is_imported_and_rejected_rows_are_named_by_line() {
             .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
             .env_remove("PORTTI_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -64,6 +64,7 @@ fn spawn(dir: &Path, port: u16) -> Gateway {
             .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
             .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
+            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

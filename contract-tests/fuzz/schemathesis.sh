@@ -24,6 +24,7 @@ binary="$(realpath "$binary")"
     PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN=127.0.0.1:0 PORTTI_SANDBOX_SERVICES__KANTA_LISTEN=127.0.0.1:0 \
     PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN=127.0.0.1:0 PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN=127.0.0.1:0 \
     PORTTI_SANDBOX_SERVICES__ODA_LISTEN=127.0.0.1:0 PORTTI_SANDBOX_SERVICES__TSA_LISTEN=127.0.0.1:0 \
+    PORTTI_SANDBOX_SERVICES__PTV_LISTEN=127.0.0.1:0 \
     "$binary" >"$work/gateway.log" 2>&1 &
   echo $! >"$work/pid"
 )
@@ -34,7 +35,7 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/gateway.log"; exit 1; }
 
-scopes="cases:write,cases:read,messages:send,exchanges:read,exchanges:retry,audit:read,jobs:run,kanta:archive,kanta:read,reports:read"
+scopes="cases:write,cases:read,messages:send,exchanges:read,exchanges:retry,audit:read,jobs:run,kanta:archive,kanta:read,reports:read,services:read"
 token="$(cd "$work" && env -u PORTTI_CONFIG "$binary" token --client schemathesis --scopes "$scopes" --orgs 853 | tail -n1)"
 
 # From the scratch directory: schemathesis keeps a cache of what it found in the working directory.

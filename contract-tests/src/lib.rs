@@ -51,6 +51,7 @@ pub fn sandbox_config(data: &Path) -> Config {
             mandates_listen: any_port,
             oda_listen: any_port,
             tsa_listen: any_port,
+            ptv_listen: any_port,
             ..Default::default()
         },
         ..Config::default()

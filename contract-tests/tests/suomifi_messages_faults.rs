@@ -80,7 +80,7 @@ async fn launch(
             .unwrap();
         if metrics
             .lines()
-            .filter(|l| l.starts_with("portti_service_health{"))
+            .filter(|l| l.starts_with("portti_service_health{") && l.contains("service=\"suomifi-messages\""))
             .count()
             >= adapters
         {

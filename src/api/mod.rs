@@ -24,6 +24,7 @@ mod params;
 pub mod problem;
 pub mod rate_limit;
 mod reports;
+mod services;
 pub mod tls;
 mod transfers;
 
@@ -135,6 +136,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/kanta/documents/{oid}", get(kanta::fetch))
         .route("/saml/logout", post(identification::logout))
         .route("/v1/mandates/check", get(mandates::check))
+        .route("/v1/services", get(services::list))
+        .route("/v1/services/{id}", get(services::get_one))
         .route("/v1/exchanges", get(exchanges::list))
         .route("/v1/exchanges/{id}", get(exchanges::get_one))
         .route("/v1/exchanges/{id}/retry", post(exchanges::retry))

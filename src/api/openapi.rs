@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::jobs::list, super::jobs::run,
         super::audit::query, super::audit::verify, super::audit::export, super::audit::disclosure_report,
         super::reports::kpi, super::reports::chart, super::reports::cost_allocation,
+        super::services::list, super::services::get_one,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     components(schemas(super::problem::Problem, super::problem::InvalidField)),
@@ -30,7 +31,8 @@ use utoipa::{Modify, OpenApi};
         (name = "kanta", description = "Documents in Kanta's social welfare client data archive"),
         (name = "identification", description = "Suomi.fi Identification logins and Suomi.fi Mandates"),
         (name = "exchanges", description = "The outbox: exchanges with national services"), (name = "audit", description = "The audit trail"),
-        (name = "reports", description = "Service-guidance key figures and cost shares"))
+        (name = "reports", description = "Service-guidance key figures and cost shares"),
+        (name = "services", description = "The service catalogue (Suomi.fi PTV) of municipalities, as last synced"))
 )]
 pub struct ApiDoc;
 

@@ -35,10 +35,13 @@ pub enum Scope {
     /// Service-guidance reports: key figures and cost shares (aggregates, no person).
     #[serde(rename = "reports:read")]
     ReportsRead,
+    /// Read the synced service catalogue (PTV).
+    #[serde(rename = "services:read")]
+    ServicesRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 12] = [
         Scope::CasesWrite,
         Scope::CasesRead,
         Scope::MessagesSend,
@@ -50,6 +53,7 @@ impl Scope {
         Scope::KantaRead,
         Scope::MandatesCheck,
         Scope::ReportsRead,
+        Scope::ServicesRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Scope {
             Scope::KantaRead => "kanta:read",
             Scope::MandatesCheck => "mandates:check",
             Scope::ReportsRead => "reports:read",
+            Scope::ServicesRead => "services:read",
         }
     }
 

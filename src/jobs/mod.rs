@@ -5,6 +5,7 @@
 pub mod audit;
 mod messages;
 pub mod oda;
+pub mod ptv;
 
 /// Counts on success; counts and what failed otherwise.
 type JobResult = Result<serde_json::Value, (serde_json::Value, String)>;
@@ -23,6 +24,7 @@ pub const IDENTIFICATION_METADATA: &str = "suomifi-identification-metadata";
 pub const ODA_ASSESSMENTS: &str = "oda-assessments";
 pub const AUDIT_CHECKPOINT: &str = "audit-checkpoint";
 pub const EXCHANGE_PAYLOAD_RETENTION: &str = "exchange-payload-retention";
+pub const PTV_SERVICES: &str = "ptv-services";
 
 /// Cron expressions with seconds: `sec min hour day-of-month month day-of-week`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,7 @@ pub struct JobSettings {
     pub audit_checkpoint: String,
     #[serde(default = "default_exchange_payload_retention")]
     pub exchange_payload_retention: String,
+    pub ptv_services: String,
 }
 
 /// Every five minutes: what can be cut off the chain's end unnoticed is at most that much.
@@ -61,6 +64,8 @@ impl Default for JobSettings {
             oda_assessments: "*/30 * * * * *".into(),
             audit_checkpoint: default_audit_checkpoint(),
             exchange_payload_retention: default_exchange_payload_retention(),
+            // Nightly: the catalogue's maintainers advise a full read once a day.
+            ptv_services: "0 40 2 * * *".into(),
         }
     }
 }
@@ -100,6 +105,7 @@ fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron
         (ODA_ASSESSMENTS, &settings.oda_assessments),
         (AUDIT_CHECKPOINT, &settings.audit_checkpoint),
         (EXCHANGE_PAYLOAD_RETENTION, &settings.exchange_payload_retention),
+        (PTV_SERVICES, &settings.ptv_services),
     ]
     .into_iter()
     .map(|(name, expression)| {
@@ -169,6 +175,7 @@ impl Jobs {
             AUDIT_CHECKPOINT => audit::checkpoint(&self.store, &self.audit).await,
             EXCHANGE_PAYLOAD_RETENTION => audit::prune_payloads(&self.store, &self.audit).await,
             ODA_ASSESSMENTS => oda::sync_assessments(&self.store, &self.broker, &self.oda, organisations).await,
+            PTV_SERVICES => ptv::sync_services(&self.store, &self.broker, organisations).await,
             IDENTIFICATION_METADATA => match &self.identification {
                 None => Ok(serde_json::json!({ "configured": false })),
                 Some(identification) => match identification.refresh_metadata().await {

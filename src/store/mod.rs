@@ -6,6 +6,7 @@ mod exchange;
 mod group_commit;
 mod login;
 mod report;
+mod services;
 mod sqlite;
 mod transfer;
 
@@ -17,6 +18,7 @@ pub use exchange::{
 pub use transfer::{NewTransfer, Transfer};
 
 pub use report::{ContactFacts, ReportQuery, TransferFacts};
+pub use services::{CatalogueChannel, CatalogueHashes, CatalogueService, CatalogueSync, ServiceQuery, StoredService};
 
 pub use login::{LoginChange, LoginRefusal, LoginSession, OutstandingRequest};
 
@@ -68,6 +70,8 @@ pub struct Write {
     pub case_transfer: Option<NewTransfer>,
     /// Suomi.fi Identification state changes.
     pub login: Vec<LoginChange>,
+    /// One municipality's service catalogue sync (PTV).
+    pub catalogue_sync: Option<CatalogueSync>,
     pub audit: Vec<AuditEvent>,
     /// A signed checkpoint of a record of the chain; refused unless the chain has that record.
     pub audit_checkpoint: Option<crate::audit::Checkpoint>,
@@ -364,6 +368,26 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await
+    }
+
+    /// Content hashes of a municipality's stored catalogue (removed entries left out).
+    pub async fn catalogue_hashes(&self, municipality: &str) -> Result<CatalogueHashes, StoreError> {
+        self.backend.catalogue_hashes(municipality).await
+    }
+
+    /// A municipality's services, keyset paged by id.
+    pub async fn catalogue_services(&self, query: &ServiceQuery) -> Result<Page<StoredService>, StoreError> {
+        self.backend.catalogue_services(query).await
+    }
+
+    /// A service in each municipality it is offered in.
+    pub async fn catalogue_service(&self, id: &str) -> Result<Vec<StoredService>, StoreError> {
+        self.backend.catalogue_service(id).await
+    }
+
+    /// Channel documents of a municipality by id.
+    pub async fn catalogue_channels(&self, municipality: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        self.backend.catalogue_channels(municipality, ids).await
     }
 
     /// Statistics of the group-commit writer, for metrics.

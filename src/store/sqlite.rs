@@ -23,6 +23,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 mod audit;
+mod ptv;
 mod reports;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -52,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "audit archive",
         include_str!("migrations/sqlite/0007_audit_archive.sql"),
+    ),
+    (
+        8,
+        "service catalogue",
+        include_str!("migrations/sqlite/0008_service_catalogue.sql"),
     ),
 ];
 
@@ -666,6 +672,7 @@ async fn write_batch(
     let mut job_state = Vec::new();
     let mut leases = Vec::new();
     let mut logins = Vec::new();
+    let mut catalogue = Vec::new();
     for (i, (write, outcome)) in batch.iter().zip(outcomes.iter_mut()).enumerate() {
         if outcome.is_some() {
             continue;
@@ -681,6 +688,7 @@ async fn write_batch(
         job_runs.extend(&write.job_run);
         job_state.extend(&write.job_state);
         logins.extend(&write.login);
+        catalogue.extend(&write.catalogue_sync);
         if let Some(lease) = &write.lease {
             leases.push((i, lease));
         }
@@ -725,6 +733,9 @@ async fn write_batch(
     }
     for change in logins {
         apply_login(&mut tx, change).await?;
+    }
+    for sync in catalogue {
+        ptv::apply_sync(&mut tx, sync).await?;
     }
     for chunk in records.chunks(ROWS_PER_INSERT) {
         insert_audit(&mut tx, chunk).await?;

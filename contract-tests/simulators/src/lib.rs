@@ -5,6 +5,7 @@
 //!   mutual TLS), as `adapters/kanta/WIRE.md` models it.
 //! - [`suomifi_identification`]: the Suomi.fi Identification IdP (SAML 2.0 Web SSO, single logout), plain HTTP
 //!   on loopback, with attack variants of its Response for negative tests.
+//! - [`ptv`]: the Suomi.fi Finnish Service Catalogue's open API v11 (services and channels of municipalities).
 //! - [`suomifi_messages`]: the Suomi.fi Messages REST API (OpenAPI 3.0.1 in `shared/specs/`).
 //! - [`tsa`]: an RFC 3161 time-stamping authority (the audit trail's checkpoints).
 
@@ -12,6 +13,7 @@ mod injection;
 pub mod kanta;
 mod net;
 pub mod oda;
+pub mod ptv;
 pub mod suomifi_identification;
 pub mod suomifi_mandates;
 pub mod suomifi_messages;
