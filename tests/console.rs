@@ -303,10 +303,9 @@ async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     browser
         .click(&format!("form[action='/console/exchanges/{exchange}/retry'] button"))
         .await;
-    assert!(browser
-        .url()
-        .await
-        .contains(&format!("/console/exchanges/{exchange}?rerun=1")));
+    browser
+        .wait_for_url(&format!("/console/exchanges/{exchange}?rerun=1"))
+        .await;
     let detail = browser.source().await;
     assert!(detail.contains("Rerun accepted"), "{detail}");
     assert!(detail.contains("Attempts"));
