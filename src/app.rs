@@ -180,6 +180,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
         sqlite_path: config.data_path(&config.store.sqlite_file),
         max_batch: config.store.max_batch,
         read_connections: config.store.read_connections,
+        max_size_bytes: config.store.max_size_mb.map(|mb| mb * 1024 * 1024),
     })
     .await?;
     let certificate_clients =

@@ -168,6 +168,10 @@ pub struct StoreSettings {
     pub sqlite_file: PathBuf,
     pub max_batch: usize,
     pub read_connections: u32,
+    /// The most the database may grow to, in MiB; past it writes are refused with 503 (and
+    /// accepted again once retention or archiving has freed space). None: the disk is the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -293,6 +297,7 @@ impl Default for Config {
                 sqlite_file: PathBuf::from("portti.db"),
                 max_batch: 512,
                 read_connections: 4,
+                max_size_mb: None,
             },
             audit: AuditSettings {
                 hmac_key_file: PathBuf::from("audit-hmac.key"),

@@ -447,6 +447,7 @@ async fn open_store(config: &Config) -> anyhow::Result<portti::store::Store> {
         sqlite_path: config.data_path(&config.store.sqlite_file),
         max_batch: 1,
         read_connections: 1,
+        max_size_bytes: None,
     })
     .await
 }

@@ -27,6 +27,7 @@ async fn harness() -> Harness {
         sqlite_path: dir.path().join("portti.db"),
         max_batch: 64,
         read_connections: 2,
+        max_size_bytes: None,
     })
     .await
     .unwrap();

@@ -22,6 +22,10 @@ async fn harness() -> Harness {
 }
 
 async fn harness_with(adjust: impl FnOnce(&mut LimitSettings)) -> Harness {
+    harness_sized(adjust, None).await
+}
+
+async fn harness_sized(adjust: impl FnOnce(&mut LimitSettings), max_size_bytes: Option<u64>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::generate().unwrap();
     let mut verifier = TokenVerifier::new("portti-sandbox", "portti", 0);
@@ -30,6 +34,7 @@ async fn harness_with(adjust: impl FnOnce(&mut LimitSettings)) -> Harness {
         sqlite_path: dir.path().join("portti.db"),
         max_batch: 64,
         read_connections: 2,
+        max_size_bytes,
     })
     .await
     .unwrap();
@@ -958,4 +963,103 @@ async fn the_console_shows_key_figures_and_charts_of_service_guidance() {
         1,
         "the console's view is audited: {audit}"
     );
+}
+
+#[tokio::test]
+async fn a_full_database_answers_503_loses_nothing_and_recovers_once_space_is_freed() {
+    // This found a writer connection left inside a transaction after SQLITE_FULL: later cases
+    // were answered 201 but never committed. The writer now starts over on a new connection.
+    // 128 pages of 4 KiB: the schema and a large old payload take most of it.
+    let h = harness_sized(|_| {}, Some(128 * 4096)).await;
+    let now = chrono::Utc::now();
+    let old = uuid::Uuid::now_v7();
+    h.store
+        .commit(crate::store::Write {
+            new_exchange: Some(crate::store::Exchange {
+                id: old,
+                service: "suomifi-messages".into(),
+                organisation: "853".into(),
+                operation: "send_message".into(),
+                payload: json!({ "body": "x".repeat(160 * 1024) }),
+                person: None,
+                case_id: None,
+                status: crate::store::ExchangeStatus::Succeeded,
+                attempts: 1,
+                budget_attempt: 0,
+                budget_since: now,
+                due_at: now,
+                lease_until: None,
+                upstream_id: Some("1".into()),
+                last_error: None,
+                recorded_by: "ohjaus".into(),
+                correlation_id: "c".into(),
+                created_at: now,
+                updated_at: now,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let t = h.token("ohjaus", ALL, &["853"]);
+    let mut created = 0;
+    let refused = loop {
+        let (s, headers, body) = h.post(&t, &example(), &[]).await;
+        match s {
+            StatusCode::CREATED => created += 1,
+            StatusCode::SERVICE_UNAVAILABLE => break (headers, body),
+            other => panic!("{other}: {body}"),
+        }
+        assert!(created < 5_000, "the cap never bit");
+    };
+    assert!(created > 0, "some cases fit before the cap");
+    assert_problem(&refused.0, &refused.1, StatusCode::SERVICE_UNAVAILABLE);
+    // Reads are audited, so while nothing can be written they are refused too.
+    let (s, _, _) = h.get(&t, "/v1/cases").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Nothing half-written: each accepted case has its audit record, and no refused one has.
+    let query = |action: &str| crate::store::AuditQuery {
+        organisations: None,
+        person: None,
+        from: None,
+        to: None,
+        actor: None,
+        action: Some(action.into()),
+        service: None,
+        after_seq: None,
+        limit: 10_000,
+    };
+    let records = h.store.audit_records(&query("case.create")).await.unwrap().items;
+    assert_eq!(records.len(), created);
+    let (_, broken) = crate::audit::verify_stored(&h.store).await.unwrap();
+    assert!(broken.is_none(), "{broken:?}");
+
+    // Payload retention frees the old payload's pages: writes are accepted again, no restart.
+    let ids = h
+        .store
+        .exchanges_with_payload_before(now + chrono::Duration::days(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids, [old]);
+    h.store
+        .commit(crate::store::Write {
+            payload_prune: Some(crate::store::audit::PayloadPrune {
+                exchanges: ids,
+                at: now,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (s, _, body) = h.post(&t, &example(), &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, _, _) = h.get(&t, "/v1/cases").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        h.store.audit_records(&query("case.create")).await.unwrap().items.len(),
+        created + 1
+    );
+    let (_, broken) = crate::audit::verify_stored(&h.store).await.unwrap();
+    assert!(broken.is_none(), "{broken:?}");
 }

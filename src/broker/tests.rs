@@ -80,6 +80,7 @@ async fn fixture(adapters: Vec<(&str, Arc<Scripted>)>) -> Fixture {
         sqlite_path: dir.path().join("portti.db"),
         max_batch: 64,
         read_connections: 2,
+        max_size_bytes: None,
     })
     .await
     .unwrap();

@@ -35,6 +35,9 @@ pub struct StoreConfig {
     /// Most writes committed in one transaction (one fsync).
     pub max_batch: usize,
     pub read_connections: u32,
+    /// Writes that would grow the database past this fail (the API answers 503) instead of
+    /// filling the disk that the WAL, the archive and the operating system also need.
+    pub max_size_bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -111,6 +111,11 @@ impl Sqlite {
             .pragma("temp_store", "memory")
             // Checkpoints run beside the writer (see `checkpoint_in_background`), not inside its commits.
             .pragma("wal_autocheckpoint", "0");
+        let options = match config.max_size_bytes {
+            // The default page size; a cap smaller than the schema's few pages is no cap at all.
+            Some(bytes) => options.pragma("max_page_count", (bytes / 4096).max(64).to_string()),
+            None => options,
+        };
         let mut conn = SqliteConnection::connect_with(&options).await?;
         migrator().run_direct(&mut conn).await?;
         let head = audit::chain_head(&mut conn).await?;
@@ -118,7 +123,14 @@ impl Sqlite {
             .max_connections(config.read_connections.max(1))
             .connect_with(options.clone().read_only(true))
             .await?;
-        let writer = GroupCommit::start(SqliteWriter { conn, head }, config.max_batch.max(1));
+        let writer = GroupCommit::start(
+            SqliteWriter {
+                conn,
+                options: options.clone(),
+                head,
+            },
+            config.max_batch.max(1),
+        );
         tokio::spawn(checkpoint_in_background(
             SqliteConnection::connect_with(&options).await?,
         ));
@@ -609,6 +621,8 @@ fn audit_record(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
 
 struct SqliteWriter {
     conn: SqliteConnection,
+    /// For a new connection after a failed batch (see `write_batch`).
+    options: SqliteConnectOptions,
     /// The chain's last record, kept here so sealing needs no read; restored on rollback.
     head: ChainHead,
 }
@@ -619,6 +633,18 @@ impl BatchWriter for SqliteWriter {
         let result = write_batch(&mut self.conn, &mut self.head, batch).await;
         if result.is_err() {
             self.head = before;
+            // After some errors (a full disk or database: SQLITE_FULL, I/O errors) SQLite may or
+            // may not have rolled the transaction back itself, and the driver's idea of it can
+            // differ from SQLite's: a connection left inside a transaction would take every later
+            // "commit" as a savepoint of a transaction that never commits. A new connection has
+            // no such past; closing the old one rolls back whatever it still held.
+            match SqliteConnection::connect_with(&self.options).await {
+                Ok(fresh) => {
+                    let old = std::mem::replace(&mut self.conn, fresh);
+                    let _ = old.close().await;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot reopen the database after a failed write"),
+            }
         }
         result
     }

@@ -16,6 +16,7 @@ async fn open() -> TestStore {
         sqlite_path: path.clone(),
         max_batch: 64,
         read_connections: 2,
+        max_size_bytes: None,
     })
     .await
     .unwrap();
@@ -156,6 +157,7 @@ async fn the_chain_head_survives_a_restart() {
         sqlite_path: t.path.clone(),
         max_batch: 8,
         read_connections: 1,
+        max_size_bytes: None,
     })
     .await
     .unwrap();
@@ -466,6 +468,7 @@ async fn an_assertion_is_accepted_once_even_across_a_restart() {
         sqlite_path: t.path.clone(),
         max_batch: 64,
         read_connections: 2,
+        max_size_bytes: None,
     })
     .await
     .unwrap();

@@ -173,6 +173,7 @@ mod tests {
             sqlite_path: dir.path().join("portti.db"),
             max_batch: 8,
             read_connections: 1,
+            max_size_bytes: None,
         })
         .await
         .unwrap();
