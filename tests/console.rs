@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portti");
+mod common;
+
+use common::{free_port, BIN};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 struct Killed(Child);
@@ -20,14 +22,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_until_up(url: &str) {
@@ -190,23 +184,7 @@ impl Browser {
 async fn an_operator_and_an_auditor_use_the_console_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _gateway = Killed(
-        Command::new(BIN)
-            .current_dir(dir.path())
-            .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
-            .env_remove("PORTTI_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _gateway = Killed(common::sandbox_gateway(dir.path(), port).spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     wait_until_up(&format!("{base}/readyz")).await;
 

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portti");
+mod common;
+
+use common::free_port;
 
 struct Gateway {
     child: Child,
@@ -21,30 +23,10 @@ impl Drop for Gateway {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &Path, per_window: u32) -> Gateway {
     let port = free_port();
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
+    let child = common::sandbox_gateway(dir, port)
         .env("PORTTI_LIMITS__HELP_REQUESTS_PER_WINDOW", per_window.to_string())
-        .env_remove("PORTTI_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");

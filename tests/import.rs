@@ -1,9 +1,11 @@
 //! `portti import contact-centre FILE` against a started sandbox gateway.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portti");
+mod common;
+
+use common::{free_port, BIN};
 
 struct Gateway(Child);
 
@@ -14,35 +16,11 @@ impl Drop for Gateway {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_small_export_is_imported_and_rejected_rows_are_named_by_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _gateway = Gateway(
-        Command::new(BIN)
-            .current_dir(dir.path())
-            .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
-            .env_remove("PORTTI_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _gateway = Gateway(common::sandbox_gateway(dir.path(), port).spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while reqwest::get(format!("{base}/readyz"))

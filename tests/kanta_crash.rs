@@ -10,10 +10,12 @@ use portti_simulators::kanta::{self as simulator, Fault};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portti");
+mod common;
+
+use common::{free_port, BIN};
 const ARCHIVE_INTERACTION: &str = "RCMR_IN000002FI01";
 /// Cases, each with one contact record to archive.
 const DOCUMENTS: usize = 4;
@@ -42,31 +44,11 @@ impl Drop for Gateway {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn(dir: &Path, port: u16) -> Gateway {
     Gateway(
-        Command::new(BIN)
-            .current_dir(dir)
+        common::sandbox_gateway(dir, port)
             .args(["--config", "portti.toml"])
-            .env_remove("PORTTI_CONFIG")
-            .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
             .env("PORTTI_LOG", "warn")
-            .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
-            .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     )

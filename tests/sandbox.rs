@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portti");
+mod common;
+
+use common::{free_port, BIN};
 
 struct Gateway {
     child: Child,
@@ -21,31 +23,9 @@ impl Drop for Gateway {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &Path) -> Gateway {
     let port = free_port();
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .env("PORTTI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTTI_SANDBOX_SERVICES__MESSAGES_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__KANTA_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__IDENTIFICATION_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__MANDATES_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__ODA_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__TSA_LISTEN", "127.0.0.1:0")
-        .env("PORTTI_SANDBOX_SERVICES__PTV_LISTEN", "127.0.0.1:0")
-        .env_remove("PORTTI_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = common::sandbox_gateway(dir, port).spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while reqwest::get(format!("{base}/readyz"))
