@@ -178,6 +178,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Gateway> {
     let lock = lock_data_dir(config)?;
     let store = Store::open(&StoreConfig {
         sqlite_path: config.data_path(&config.store.sqlite_file),
+        database_url: config.database_url.clone(),
         max_batch: config.store.max_batch,
         read_connections: config.store.read_connections,
         max_size_bytes: config.store.max_size_mb.map(|mb| mb * 1024 * 1024),

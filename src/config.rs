@@ -17,6 +17,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Sandbox mode generates missing keys into `data_dir` and says so at start.
     pub sandbox: bool,
+    /// `postgres://user@host/db`: PostgreSQL, which several replicas may share (each with a
+    /// data directory of its own); absent: SQLite in `data_dir` (`store.sqlite_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     pub store: StoreSettings,
     pub audit: AuditSettings,
     /// How long data outside the audit trail is kept.
@@ -293,6 +297,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
             data_dir: PathBuf::from("data"),
             sandbox: true,
+            database_url: None,
             store: StoreSettings {
                 sqlite_file: PathBuf::from("portti.db"),
                 max_batch: 512,

@@ -445,6 +445,7 @@ async fn audit_verify(config: &Config, archive: Option<&std::path::Path>) -> any
 async fn open_store(config: &Config) -> anyhow::Result<portti::store::Store> {
     portti::store::Store::open(&portti::store::StoreConfig {
         sqlite_path: config.data_path(&config.store.sqlite_file),
+        database_url: config.database_url.clone(),
         max_batch: 1,
         read_connections: 1,
         max_size_bytes: None,

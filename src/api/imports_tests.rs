@@ -23,6 +23,7 @@ async fn harness() -> Harness {
     verifier.add_pem(key.public_pem.as_bytes()).unwrap();
     let store = Store::open(&StoreConfig {
         sqlite_path: dir.path().join("portti.db"),
+        database_url: None,
         max_batch: 64,
         read_connections: 2,
         max_size_bytes: None,

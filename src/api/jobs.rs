@@ -36,6 +36,7 @@ pub async fn list(
     responses(
         (status = 200, description = "The run, with its outcome and counts", body = JobRun),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another replica is running the job", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("mtls" = [])))]
 pub async fn run(
@@ -56,6 +57,7 @@ pub async fn run(
     let run = match run {
         Ok(run) => run,
         Err(JobError::Unknown(_)) => return Err(ApiError::NotFound("no such job".into())),
+        Err(e @ JobError::Elsewhere(_)) => return Err(ApiError::Conflict(e.to_string())),
         Err(JobError::Store(e)) => return Err(e.into()),
     };
     let events = caller

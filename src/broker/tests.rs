@@ -78,6 +78,7 @@ async fn fixture(adapters: Vec<(&str, Arc<Scripted>)>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreConfig {
         sqlite_path: dir.path().join("portti.db"),
+        database_url: None,
         max_batch: 64,
         read_connections: 2,
         max_size_bytes: None,

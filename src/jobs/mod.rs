@@ -11,7 +11,7 @@ pub mod ptv;
 type JobResult = Result<serde_json::Value, (serde_json::Value, String)>;
 
 use crate::broker::Broker;
-use crate::store::{JobRun, Store, StoreError, Write};
+use crate::store::{JobLease, JobRun, Store, StoreError, Write};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -81,6 +81,9 @@ pub struct JobInfo {
 pub enum JobError {
     #[error("no job is called {0:?}")]
     Unknown(String),
+    /// Another replica holds the job's lease (it runs the job now, or ran this slot already).
+    #[error("job {0:?} is running on another replica")]
+    Elsewhere(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -94,7 +97,13 @@ pub struct Jobs {
     schedules: Vec<(String, String, cron::Schedule)>,
     /// One run of a job at a time: the schedule, the API and the CLI may ask together.
     running: tokio::sync::Mutex<()>,
+    /// This process, as the holder of job leases (replicas share the database).
+    replica: String,
 }
+
+/// How long a job's lease lasts before another replica may take it over; a running job renews
+/// it every third of this, so only a replica that died leaves a job waiting this long.
+const JOB_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Every job with its parsed schedule; a bad expression is a configuration error.
 fn schedules(settings: &JobSettings) -> anyhow::Result<Vec<(String, String, cron::Schedule)>> {
@@ -150,6 +159,7 @@ impl Jobs {
             audit,
             schedules: schedules(settings)?,
             running: tokio::sync::Mutex::new(()),
+            replica: uuid::Uuid::now_v7().to_string(),
         }))
     }
 
@@ -164,10 +174,58 @@ impl Jobs {
 
     /// Runs a job for some organisations only (`None`: all of them).
     pub async fn run_for(&self, name: &str, organisations: Option<&[String]>) -> Result<JobRun, JobError> {
+        self.run_slot(name, organisations, Utc::now()).await
+    }
+
+    /// Runs a job for one slot (its scheduled time) if this replica gets the job's lease.
+    async fn run_slot(
+        &self,
+        name: &str,
+        organisations: Option<&[String]>,
+        slot: chrono::DateTime<Utc>,
+    ) -> Result<JobRun, JobError> {
         if !self.schedules.iter().any(|(n, _, _)| n == name) {
             return Err(JobError::Unknown(name.to_string()));
         }
         let _one_at_a_time = self.running.lock().await;
+        let lease = |until: chrono::DateTime<Utc>| JobLease {
+            job: name.to_string(),
+            holder: self.replica.clone(),
+            slot,
+            until,
+            now: Utc::now(),
+        };
+        if !self.store.claim_job(lease(Utc::now() + JOB_LEASE)).await? {
+            return Err(JobError::Elsewhere(name.to_string()));
+        }
+        let renewal = {
+            let (store, renew) = (self.store.clone(), lease(Utc::now()));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval((JOB_LEASE / 3).to_std().unwrap_or_default());
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let now = Utc::now();
+                    let renewed = JobLease {
+                        until: now + JOB_LEASE,
+                        now,
+                        ..renew.clone()
+                    };
+                    if !matches!(store.claim_job(renewed).await, Ok(true)) {
+                        tracing::warn!(job = %renew.job, "could not renew the job's lease");
+                    }
+                }
+            })
+        };
+        let run = self.run_now(name, organisations).await;
+        renewal.abort();
+        if let Err(e) = self.store.claim_job(lease(Utc::now())).await {
+            tracing::warn!(job = %name, error = %e, "could not give back the job's lease; it runs out by itself");
+        }
+        run
+    }
+
+    async fn run_now(&self, name: &str, organisations: Option<&[String]>) -> Result<JobRun, JobError> {
         let started_at = Utc::now();
         let result = match name {
             MESSAGES_EVENTS => messages::poll_events(&self.store, &self.broker, organisations).await,
@@ -216,7 +274,8 @@ impl Jobs {
                 for next in schedule.upcoming(Utc) {
                     let wait = (next - Utc::now()).to_std().unwrap_or_default();
                     tokio::time::sleep(wait).await;
-                    match jobs.run(&name).await {
+                    match jobs.run_slot(&name, None, next).await {
+                        Err(JobError::Elsewhere(_)) => tracing::debug!(job = %name, "another replica runs it"),
                         Ok(run) if run.outcome != "ok" => {
                             tracing::warn!(job = %name, error = run.error.as_deref().unwrap_or(""), "job failed")
                         }

@@ -1,13 +1,16 @@
 //! Persistence. Callers see [`Store`] and the plain types of this module; which database sits
-//! behind it (SQLite today, PostgreSQL next) and every line of SQL stay inside this module.
+//! behind it (SQLite by default, PostgreSQL for replicas) and every line of SQL stay inside
+//! this module: `sql/` holds the SQL both share, `sqlite.rs` and `postgres.rs` the rest.
 
 pub mod audit;
 mod exchange;
 mod group_commit;
 mod login;
+mod postgres;
 mod report;
 mod services;
 mod sqlite;
+pub mod testing;
 mod transfer;
 
 pub use exchange::{
@@ -30,8 +33,10 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// The SQLite database file.
+    /// The SQLite database file (when no `database_url` is given).
     pub sqlite_path: PathBuf,
+    /// `postgres://…`: PostgreSQL instead of SQLite; several gateways may share it.
+    pub database_url: Option<String>,
     /// Most writes committed in one transaction (one fsync).
     pub max_batch: usize,
     pub read_connections: u32,
@@ -63,6 +68,8 @@ pub struct Write {
     pub job_run: Option<JobRun>,
     /// (job, key, value) to set.
     pub job_state: Vec<(String, String, String)>,
+    /// Takes, renews or gives back a job's lease; see [`Store::claim_job`].
+    pub job_lease: Option<JobLease>,
     /// Leases due exchanges in the same transaction; they come back in the outcome.
     pub lease: Option<LeaseRequest>,
     pub idempotency: Option<IdempotencyClaim>,
@@ -82,6 +89,21 @@ pub struct Write {
     pub audit_archive: Option<audit::ArchiveEntry>,
     /// Exchange payload retention.
     pub payload_prune: Option<audit::PayloadPrune>,
+}
+
+/// A claim on running a scheduled job. It is granted when the job has no lease, when its lease
+/// ran out and was for an earlier slot, or when `holder` already holds it (a renewal, or a
+/// release with `until` = now).
+#[derive(Debug, Clone)]
+pub struct JobLease {
+    pub job: String,
+    /// The replica asking.
+    pub holder: String,
+    /// The scheduled time the run is for (for a manual run, the time it was asked for): every
+    /// replica wakes for the same slot, and only the first runs it.
+    pub slot: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub now: DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -157,20 +179,52 @@ pub struct AuditQuery {
 
 #[derive(Clone)]
 pub struct Store {
-    backend: sqlite::Sqlite,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// Calls the same method on whichever backend the store has.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Sqlite(b) => b.$method($($arg),*).await,
+            Backend::Postgres(b) => b.$method($($arg),*).await,
+        }
+    };
 }
 
 impl Store {
     /// Opens the store, running migrations first.
     pub async fn open(config: &StoreConfig) -> anyhow::Result<Self> {
-        Ok(Self {
-            backend: sqlite::Sqlite::open(config).await?,
-        })
+        let backend = match &config.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Backend::Postgres(postgres::Postgres::open(url, config.max_batch, config.read_connections).await?)
+            }
+            Some(url) => anyhow::bail!(
+                "database_url {:?}: only postgres:// URLs are supported (leave it out for SQLite)",
+                url.split('@').next_back().unwrap_or_default()
+            ),
+            None => Backend::Sqlite(sqlite::Sqlite::open(config).await?),
+        };
+        Ok(Self { backend })
+    }
+
+    /// Which database this is, for logs and metrics: `sqlite` or `postgresql`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+        }
     }
 
     /// Commits a write through the group-commit writer: returns once it is durable.
     pub async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
-        self.backend.commit(write).await
+        dispatch!(self.commit(write))
     }
 
     /// Appends audit records that come with no other write (reads, queries, refusals).
@@ -184,16 +238,16 @@ impl Store {
     }
 
     pub async fn case(&self, id: Uuid) -> Result<Option<Case>, StoreError> {
-        self.backend.case(id).await
+        dispatch!(self.case(id))
     }
 
     /// A case's transfer history, oldest first.
     pub async fn case_transfers(&self, case_id: Uuid) -> Result<Vec<Transfer>, StoreError> {
-        self.backend.case_transfers(case_id).await
+        dispatch!(self.case_transfers(case_id))
     }
 
     pub async fn cases(&self, query: &CaseQuery) -> Result<Page<Case>, StoreError> {
-        self.backend.cases(query).await
+        dispatch!(self.cases(query))
     }
 
     /// Calls `each` with every contact of the report's period and organisations, oldest
@@ -203,22 +257,22 @@ impl Store {
         query: &ReportQuery,
         each: &mut (dyn FnMut(ContactFacts) + Send),
     ) -> Result<u64, StoreError> {
-        self.backend.report_contacts(query, each).await
+        dispatch!(self.report_contacts(query, each))
     }
 
     /// Transfers made in the report's period from or to one of its organisations, oldest first.
     pub async fn report_transfers(&self, query: &ReportQuery) -> Result<Vec<TransferFacts>, StoreError> {
-        self.backend.report_transfers(query).await
+        dispatch!(self.report_transfers(query))
     }
 
     /// Open cases past their due time at `now`, counted by organiser (for the overdue metric).
     pub async fn overdue_counts(&self, now: DateTime<Utc>) -> Result<Vec<(String, u64)>, StoreError> {
-        self.backend.overdue_counts(now).await
+        dispatch!(self.overdue_counts(now))
     }
 
     /// The highest number among case references `{prefix}NNNNNN` (prefix e.g. `APU-2026-`), 0 if none.
     pub async fn max_reference_number(&self, prefix: &str) -> Result<u64, StoreError> {
-        self.backend.max_reference_number(prefix).await
+        dispatch!(self.max_reference_number(prefix))
     }
 
     /// The stored response for an Idempotency-Key, with the hash of the request that made it.
@@ -227,34 +281,34 @@ impl Store {
         client_id: &str,
         key: &str,
     ) -> Result<Option<(String, StoredResponse)>, StoreError> {
-        self.backend.idempotent_response(client_id, key).await
+        dispatch!(self.idempotent_response(client_id, key))
     }
 
     pub async fn audit_records(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
-        self.backend.audit_records(query).await
+        dispatch!(self.audit_records(query))
     }
 
     /// Records in sequence order after `after_seq`, for verifying the chain in chunks.
     pub async fn audit_chain(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        self.backend.audit_chain(after_seq, limit).await
+        dispatch!(self.audit_chain(after_seq, limit))
     }
 
     /// The chain's last record (the last archived one when every row was archived).
     pub async fn audit_head(&self) -> Result<crate::audit::ChainHead, StoreError> {
-        self.backend.audit_head().await
+        dispatch!(self.audit_head())
     }
 
     /// Records in the database (archived ones not counted).
     pub async fn audit_count(&self) -> Result<i64, StoreError> {
-        self.backend.audit_count().await
+        dispatch!(self.audit_count())
     }
 
     pub async fn last_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>, StoreError> {
-        self.backend.last_checkpoint().await
+        dispatch!(self.last_checkpoint())
     }
 
     pub async fn checkpoint_count(&self) -> Result<i64, StoreError> {
-        self.backend.checkpoint_count().await
+        dispatch!(self.checkpoint_count())
     }
 
     /// Checkpoints of records `after_seq < seq <= to_seq`, in sequence order.
@@ -263,7 +317,7 @@ impl Store {
         after_seq: i64,
         to_seq: i64,
     ) -> Result<Vec<crate::audit::Checkpoint>, StoreError> {
-        self.backend.audit_checkpoints(after_seq, to_seq).await
+        dispatch!(self.audit_checkpoints(after_seq, to_seq))
     }
 
     /// The newest checkpoint of a record in `after_seq < seq < before_seq`.
@@ -272,17 +326,17 @@ impl Store {
         after_seq: i64,
         before_seq: i64,
     ) -> Result<Option<crate::audit::Checkpoint>, StoreError> {
-        self.backend.checkpoint_below(after_seq, before_seq).await
+        dispatch!(self.checkpoint_below(after_seq, before_seq))
     }
 
     /// The first stored record written at or after `time`.
     pub async fn audit_first_seq_from(&self, time: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
-        self.backend.audit_first_seq_from(time).await
+        dispatch!(self.audit_first_seq_from(time))
     }
 
     /// Archived segments in sequence order.
     pub async fn audit_archives(&self) -> Result<Vec<audit::ArchiveEntry>, StoreError> {
-        self.backend.audit_archives().await
+        dispatch!(self.audit_archives())
     }
 
     /// Ended exchanges last changed before `before` whose payload is still kept.
@@ -291,12 +345,12 @@ impl Store {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
-        self.backend.exchanges_with_payload_before(before, limit).await
+        dispatch!(self.exchanges_with_payload_before(before, limit))
     }
 
     /// When retention removed an exchange's payload (then `payload` reads as null).
     pub async fn exchange_payload_pruned_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.backend.exchange_payload_pruned_at(id).await
+        dispatch!(self.exchange_payload_pruned_at(id))
     }
 
     /// Takes up to `limit` due exchanges (and ones whose lease expired) for a worker.
@@ -314,11 +368,11 @@ impl Store {
     }
 
     pub async fn exchange(&self, id: Uuid) -> Result<Option<ExchangeDetail>, StoreError> {
-        self.backend.exchange(id).await
+        dispatch!(self.exchange(id))
     }
 
     pub async fn exchanges(&self, query: &ExchangeQuery) -> Result<Page<Exchange>, StoreError> {
-        self.backend.exchanges(query).await
+        dispatch!(self.exchanges(query))
     }
 
     /// Exchanges of a service by the ids the service gave them.
@@ -327,37 +381,49 @@ impl Store {
         service: &str,
         upstream_ids: &[String],
     ) -> Result<Vec<Exchange>, StoreError> {
-        self.backend.exchanges_by_upstream(service, upstream_ids).await
+        dispatch!(self.exchanges_by_upstream(service, upstream_ids))
     }
 
     /// Exchanges by their ids (unknown ids are left out).
     pub async fn exchanges_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Exchange>, StoreError> {
-        self.backend.exchanges_by_ids(ids).await
+        dispatch!(self.exchanges_by_ids(ids))
     }
 
     /// Exchanges waiting (accepted, retry scheduled or in flight) per service.
     pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
-        self.backend.queue_depth().await
+        dispatch!(self.queue_depth())
     }
 
     pub async fn job_state(&self, job: &str, key: &str) -> Result<Option<String>, StoreError> {
-        self.backend.job_state(job, key).await
+        dispatch!(self.job_state(job, key))
+    }
+
+    /// Claims (or renews, or with `until` = now gives back) a job's lease; true when `holder`
+    /// holds it afterwards.
+    pub async fn claim_job(&self, lease: JobLease) -> Result<bool, StoreError> {
+        let (job, holder) = (lease.job.clone(), lease.holder.clone());
+        self.commit(Write {
+            job_lease: Some(lease),
+            ..Write::default()
+        })
+        .await?;
+        Ok(dispatch!(self.job_lease_holder(&job))?.as_deref() == Some(holder.as_str()))
     }
 
     /// The newest runs of a job, newest first.
     pub async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
-        self.backend.job_runs(job, limit).await
+        dispatch!(self.job_runs(job, limit))
     }
 
     /// Whether the database answers and the writer runs.
     /// An outstanding (or answered) AuthnRequest by its RelayState.
     pub async fn saml_request(&self, relay_state: &str) -> Result<Option<OutstandingRequest>, StoreError> {
-        self.backend.saml_request(relay_state).await
+        dispatch!(self.saml_request(relay_state))
     }
 
     /// A login session by id.
     pub async fn login_session(&self, id: &str) -> Result<Option<LoginSession>, StoreError> {
-        self.backend.login_session(id).await
+        dispatch!(self.login_session(id))
     }
 
     /// The open sessions the IdP means by this NameID (and SessionIndex, when it names one).
@@ -366,40 +432,56 @@ impl Store {
         name_id: &str,
         session_index: Option<&str>,
     ) -> Result<Vec<LoginSession>, StoreError> {
-        self.backend.login_sessions_by_name_id(name_id, session_index).await
+        dispatch!(self.login_sessions_by_name_id(name_id, session_index))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.backend.ping().await
+        dispatch!(self.ping())
     }
 
     /// Content hashes of a municipality's stored catalogue (removed entries left out).
     pub async fn catalogue_hashes(&self, municipality: &str) -> Result<CatalogueHashes, StoreError> {
-        self.backend.catalogue_hashes(municipality).await
+        dispatch!(self.catalogue_hashes(municipality))
     }
 
     /// A municipality's services, keyset paged by id.
     pub async fn catalogue_services(&self, query: &ServiceQuery) -> Result<Page<StoredService>, StoreError> {
-        self.backend.catalogue_services(query).await
+        dispatch!(self.catalogue_services(query))
     }
 
     /// A service in each municipality it is offered in.
     pub async fn catalogue_service(&self, id: &str) -> Result<Vec<StoredService>, StoreError> {
-        self.backend.catalogue_service(id).await
+        dispatch!(self.catalogue_service(id))
     }
 
     /// Channel documents of a municipality by id.
     pub async fn catalogue_channels(&self, municipality: &str, ids: &[String]) -> Result<Vec<String>, StoreError> {
-        self.backend.catalogue_channels(municipality, ids).await
+        dispatch!(self.catalogue_channels(municipality, ids))
     }
 
     /// Statistics of the group-commit writer, for metrics.
     pub fn commit_stats(&self) -> &group_commit::Stats {
-        self.backend.commit_stats()
+        match &self.backend {
+            Backend::Sqlite(b) => b.commit_stats(),
+            Backend::Postgres(b) => b.commit_stats(),
+        }
     }
 }
 
 pub use group_commit::Stats as CommitStats;
+
+#[cfg(test)]
+impl Store {
+    /// [`Store::report_contacts`] with a chosen chunk size, to test the paging between chunks.
+    pub(crate) async fn report_contacts_in_chunks(
+        &self,
+        query: &ReportQuery,
+        each: &mut (dyn FnMut(ContactFacts) + Send),
+        chunk: i64,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.report_contacts_in_chunks(query, each, chunk))
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -3,24 +3,69 @@ use crate::audit::{self, Actor, PersonHasher};
 use crate::case::{input::CaseInput, normalise, Limits, OrganisationRegistry};
 use crate::store::audit as audit_store;
 
-struct TestStore {
-    store: Store,
-    path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// Which database a test runs on: every test here runs on both.
+#[derive(Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
 }
 
-async fn open() -> TestStore {
+struct TestStore {
+    store: Store,
+    config: StoreConfig,
+    _dir: tempfile::TempDir,
+    _database: Option<testing::TestDatabase>,
+}
+
+/// A fresh store, or `None` when the test's database is not available here (see `testing`).
+async fn open(kind: Kind) -> Option<TestStore> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("portti.db");
-    let store = Store::open(&StoreConfig {
-        sqlite_path: path.clone(),
+    let database = match kind {
+        Kind::Sqlite => None,
+        Kind::Postgres => Some(testing::TestDatabase::create().await?),
+    };
+    let config = StoreConfig {
+        sqlite_path: dir.path().join("portti.db"),
+        database_url: database.as_ref().map(|d| d.url.clone()),
         max_batch: 64,
         read_connections: 2,
         max_size_bytes: None,
+    };
+    let store = Store::open(&config).await.unwrap();
+    Some(TestStore {
+        store,
+        config,
+        _dir: dir,
+        _database: database,
     })
-    .await
-    .unwrap();
-    TestStore { store, path, _dir: dir }
+}
+
+impl TestStore {
+    /// The same database opened again after the store is dropped, as after a restart.
+    async fn restart(self) -> TestStore {
+        let TestStore {
+            store,
+            config,
+            _dir,
+            _database,
+        } = self;
+        drop(store);
+        let store = Store::open(&config).await.unwrap();
+        TestStore {
+            store,
+            config,
+            _dir,
+            _database,
+        }
+    }
+
+    /// Runs SQL the way someone with direct access to the database could.
+    async fn tamper(&self, sql: &str) -> anyhow::Result<()> {
+        match &self.store.backend {
+            Backend::Sqlite(_) => sqlite::tamper(&self.config.sqlite_path, sql).await,
+            Backend::Postgres(b) => b.tamper(sql).await,
+        }
+    }
 }
 
 fn case(organiser: &str, received_at: &str) -> Case {
@@ -72,9 +117,8 @@ fn write_case(case: Case) -> Write {
     }
 }
 
-#[tokio::test]
-async fn a_case_and_its_audit_record_are_committed_together() {
-    let t = open().await;
+async fn a_case_and_its_audit_record_are_committed_together(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let c = case("853", "2026-11-02T09:15:00+02:00");
     let outcome = t.store.commit(write_case(c.clone())).await.unwrap();
     assert_eq!(
@@ -90,9 +134,8 @@ async fn a_case_and_its_audit_record_are_committed_together() {
     audit::verify(&chain).unwrap();
 }
 
-#[tokio::test]
-async fn a_failing_write_leaves_nothing_behind_and_spares_its_batch() {
-    let t = open().await;
+async fn a_failing_write_leaves_nothing_behind_and_spares_its_batch(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let c = case("853", "2026-11-02T09:15:00Z");
     t.store.commit(write_case(c.clone())).await.unwrap();
     // The same id again violates the primary key; sent together with good writes.
@@ -118,9 +161,8 @@ async fn a_failing_write_leaves_nothing_behind_and_spares_its_batch() {
     audit::verify(&chain).unwrap();
 }
 
-#[tokio::test]
-async fn concurrent_writes_form_one_unbroken_chain() {
-    let t = open().await;
+async fn concurrent_writes_form_one_unbroken_chain(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let mut handles = Vec::new();
     for _ in 0..200 {
         let store = t.store.clone();
@@ -145,22 +187,14 @@ async fn concurrent_writes_form_one_unbroken_chain() {
     );
 }
 
-#[tokio::test]
-async fn the_chain_head_survives_a_restart() {
-    let t = open().await;
+async fn the_chain_head_survives_a_restart(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     t.store
         .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
         .await
         .unwrap();
-    drop(t.store);
-    let store = Store::open(&StoreConfig {
-        sqlite_path: t.path.clone(),
-        max_batch: 8,
-        read_connections: 1,
-        max_size_bytes: None,
-    })
-    .await
-    .unwrap();
+    let t = t.restart().await;
+    let store = &t.store;
     store
         .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
         .await
@@ -169,9 +203,8 @@ async fn the_chain_head_survives_a_restart() {
     assert_eq!(audit::verify(&chain).unwrap().seq, 2);
 }
 
-#[tokio::test]
-async fn idempotency_keys_replay_or_refuse() {
-    let t = open().await;
+async fn idempotency_keys_replay_or_refuse(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let claim = |hash: &str| IdempotencyClaim {
         client_id: "c".into(),
         key: "k1".into(),
@@ -206,9 +239,8 @@ async fn idempotency_keys_replay_or_refuse() {
     assert_eq!(hash, "h1");
 }
 
-#[tokio::test]
-async fn cases_page_by_organisation_and_time() {
-    let t = open().await;
+async fn cases_page_by_organisation_and_time(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     for hour in 0..5 {
         t.store
             .commit(write_case(case("853", &format!("2026-11-02T0{hour}:00:00Z"))))
@@ -251,9 +283,8 @@ async fn cases_page_by_organisation_and_time() {
     assert!(none.items.is_empty());
 }
 
-#[tokio::test]
-async fn audit_queries_filter_by_person_and_organisation() {
-    let t = open().await;
+async fn audit_queries_filter_by_person_and_organisation(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let hasher = PersonHasher::new(vec![9; 32]).unwrap();
     let aino = hasher.key_of(&crate::case::IdentityCode::parse("131052-308T").unwrap());
     let mut with_person = event("case.read", "853");
@@ -296,22 +327,18 @@ async fn audit_queries_filter_by_person_and_organisation() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn the_database_refuses_to_update_or_delete_audit_records() {
-    let t = open().await;
+async fn the_database_refuses_to_update_or_delete_audit_records(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     t.store
         .commit(write_case(case("853", "2026-11-02T09:15:00Z")))
         .await
         .unwrap();
-    assert!(sqlite::tamper(&t.path, "UPDATE audit_log SET outcome = 'x'")
-        .await
-        .is_err());
-    assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log").await.is_err());
+    assert!(t.tamper("UPDATE audit_log SET outcome = 'x'").await.is_err());
+    assert!(t.tamper("DELETE FROM audit_log").await.is_err());
 }
 
-#[tokio::test]
-async fn only_archived_audit_rows_leave_and_checkpoints_name_real_records() {
-    let t = open().await;
+async fn only_archived_audit_rows_leave_and_checkpoints_name_real_records(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     t.store
         .append_audit((0..4).map(|_| event("case.read", "853")).collect())
         .await
@@ -353,16 +380,13 @@ async fn only_archived_audit_rows_leave_and_checkpoints_name_real_records() {
         .await
         .unwrap();
     assert_eq!(t.store.audit_count().await.unwrap(), 2);
-    assert!(sqlite::tamper(&t.path, "DELETE FROM audit_log WHERE seq = 3")
-        .await
-        .is_err());
-    assert!(sqlite::tamper(&t.path, "DELETE FROM audit_archives").await.is_err());
+    assert!(t.tamper("DELETE FROM audit_log WHERE seq = 3").await.is_err());
+    assert!(t.tamper("DELETE FROM audit_archives").await.is_err());
     assert_eq!(t.store.audit_head().await.unwrap(), head);
 }
 
-#[tokio::test]
-async fn one_key_twice_in_one_batch_commits_once() {
-    let t = open().await;
+async fn one_key_twice_in_one_batch_commits_once(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let claim = IdempotencyClaim {
         client_id: "c".into(),
         key: "k".into(),
@@ -442,9 +466,8 @@ fn login_completed(relay_state: &str, assertion_id: &str, session_id: &str) -> W
     }
 }
 
-#[tokio::test]
-async fn an_assertion_is_accepted_once_even_across_a_restart() {
-    let t = open().await;
+async fn an_assertion_is_accepted_once_even_across_a_restart(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     t.store.commit(login_request("rs-1")).await.unwrap();
     t.store.commit(login_request("rs-2")).await.unwrap();
     assert!(matches!(
@@ -463,15 +486,8 @@ async fn an_assertion_is_accepted_once_even_across_a_restart() {
             .unwrap(),
         WriteOutcome::Refused(LoginRefusal::UnknownRequest)
     );
-    drop(t.store);
-    let store = Store::open(&StoreConfig {
-        sqlite_path: t.path.clone(),
-        max_batch: 64,
-        read_connections: 2,
-        max_size_bytes: None,
-    })
-    .await
-    .unwrap();
+    let t = t.restart().await;
+    let store = &t.store;
     assert_eq!(
         store.commit(login_completed("rs-2", "_a1", "s4")).await.unwrap(),
         WriteOutcome::Refused(LoginRefusal::AssertionReplayed)
@@ -505,9 +521,8 @@ async fn an_assertion_is_accepted_once_even_across_a_restart() {
     assert!(store.saml_request("rs-1").await.unwrap().unwrap().used_at.is_some());
 }
 
-#[tokio::test]
-async fn overdue_cases_are_open_ones_past_their_due_time() {
-    let t = open().await;
+async fn overdue_cases_are_open_ones_past_their_due_time(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     let now: chrono::DateTime<Utc> = "2026-11-04T12:00:00Z".parse().unwrap();
     let with = |organiser: &str, due_by: Option<&str>, answered: bool, reference: Option<&str>| {
         let mut c = case(organiser, "2026-11-02T09:00:00Z");
@@ -553,9 +568,8 @@ async fn overdue_cases_are_open_ones_past_their_due_time() {
     assert!(t.store.commit(write_case(again)).await.is_err());
 }
 
-#[tokio::test]
-async fn report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_one() {
-    let t = open().await;
+async fn report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_one(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
     // Seven cases of the organisations, three of them at the same instant (the keyset must
     // page through equal times by id), one outside the period, one of another organisation.
     let mut wanted = Vec::new();
@@ -585,7 +599,6 @@ async fn report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_
         let mut seen = Vec::new();
         let n = t
             .store
-            .backend
             .report_contacts_in_chunks(&query, &mut |c| seen.push(c), chunk)
             .await
             .unwrap();
@@ -612,3 +625,149 @@ async fn report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_
     assert_eq!(first.outcome, crate::case::Outcome::Open);
     assert_eq!(first.answered_at, None);
 }
+
+/// Generates a `#[tokio::test]` per backend for each test function named.
+fn job_lease(holder: &str, slot: DateTime<Utc>, until: DateTime<Utc>) -> JobLease {
+    JobLease {
+        job: "messages_events".into(),
+        holder: holder.into(),
+        slot,
+        until,
+        now: Utc::now(),
+    }
+}
+
+async fn a_job_slot_runs_on_one_replica_only(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
+    let slot = Utc::now();
+    let later = Utc::now() + chrono::Duration::seconds(60);
+    assert!(t.store.claim_job(job_lease("a", slot, later)).await.unwrap());
+    // Another replica waking for the same slot finds it taken; the holder renews.
+    assert!(!t.store.claim_job(job_lease("b", slot, later)).await.unwrap());
+    assert!(t.store.claim_job(job_lease("a", slot, later)).await.unwrap());
+    // Given back after the run: the slot is done, so a late replica still does not run it again.
+    t.store.claim_job(job_lease("a", slot, Utc::now())).await.unwrap();
+    assert!(!t.store.claim_job(job_lease("b", slot, later)).await.unwrap());
+    // The next slot goes to whoever asks first, and is held against the others until it expires.
+    let next = slot + chrono::Duration::seconds(30);
+    assert!(t.store.claim_job(job_lease("b", next, later)).await.unwrap());
+    assert!(!t.store.claim_job(job_lease("a", next, later)).await.unwrap());
+    assert!(!t
+        .store
+        .claim_job(job_lease("a", next + chrono::Duration::seconds(30), later))
+        .await
+        .unwrap());
+}
+
+fn new_exchange(n: usize) -> Exchange {
+    crate::broker::NewExchange {
+        service: "suomifi_messages".into(),
+        organisation: "853".into(),
+        operation: "send".into(),
+        payload: serde_json::json!({ "n": n }),
+        person: None,
+        case_id: None,
+        recorded_by: "test".into(),
+        correlation_id: format!("c-{n}"),
+    }
+    .into_exchange()
+}
+
+fn lease_audit(exchange: &Exchange) -> AuditEvent {
+    crate::broker::exchange_audit_event(exchange, "exchange.lease", "in_flight")
+}
+
+/// Replicas on one PostgreSQL database: workers of every replica lease at once, none gets an
+/// exchange another holds, and their audit records still form one chain.
+#[tokio::test]
+async fn replicas_on_one_postgres_lease_disjoint_exchanges_and_keep_one_chain() {
+    let Some(t) = open(Kind::Postgres).await else { return };
+    const EXCHANGES: usize = 300;
+    let writes = (0..EXCHANGES).map(|n| {
+        let exchange = new_exchange(n);
+        let accepted = crate::broker::exchange_audit_event(&exchange, "exchange.accept", "accepted");
+        Write {
+            new_exchange: Some(exchange),
+            audit: vec![accepted],
+            ..Write::default()
+        }
+    });
+    for write in writes {
+        t.store.commit(write).await.unwrap();
+    }
+    let mut replicas = vec![t.store.clone()];
+    for _ in 0..2 {
+        replicas.push(Store::open(&t.config).await.unwrap());
+    }
+    let workers = replicas.iter().flat_map(|store| {
+        (0..4).map(move |_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let now = Utc::now();
+                    let leased = store
+                        .lease_due(LeaseRequest {
+                            now,
+                            lease_until: now + chrono::Duration::seconds(60),
+                            limit: 7,
+                            exclude: vec![],
+                            audit: Some(lease_audit),
+                        })
+                        .await
+                        .unwrap();
+                    if leased.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(leased.into_iter().map(|e| e.id));
+                }
+            })
+        })
+    });
+    let mut leased = Vec::new();
+    for worker in workers.collect::<Vec<_>>() {
+        leased.extend(worker.await.unwrap());
+    }
+    let distinct: std::collections::HashSet<_> = leased.iter().collect();
+    assert_eq!(leased.len(), EXCHANGES, "every exchange leased exactly once");
+    assert_eq!(distinct.len(), EXCHANGES);
+    let chain = t.store.audit_chain(0, 10_000).await.unwrap();
+    assert_eq!(chain.len(), 2 * EXCHANGES);
+    assert_eq!(audit::verify(&chain).unwrap().seq, 2 * EXCHANGES as i64);
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Sqlite).await
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    a_case_and_its_audit_record_are_committed_together,
+    a_failing_write_leaves_nothing_behind_and_spares_its_batch,
+    concurrent_writes_form_one_unbroken_chain,
+    the_chain_head_survives_a_restart,
+    idempotency_keys_replay_or_refuse,
+    cases_page_by_organisation_and_time,
+    audit_queries_filter_by_person_and_organisation,
+    the_database_refuses_to_update_or_delete_audit_records,
+    only_archived_audit_rows_leave_and_checkpoints_name_real_records,
+    one_key_twice_in_one_batch_commits_once,
+    an_assertion_is_accepted_once_even_across_a_restart,
+    overdue_cases_are_open_ones_past_their_due_time,
+    report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_one,
+    a_job_slot_runs_on_one_replica_only,
+);
+
+mod ptv;

@@ -1,17 +1,9 @@
-//! SQL of the audit trail's checkpoints and archives, and of exchange payload retention.
+// SQL of the audit trail's checkpoints and archives, and of exchange payload retention.
 
-use super::{parse_time, stored_time, Sqlite};
-use crate::audit::{ChainHead, Checkpoint};
-use crate::store::audit::{ArchiveEntry, PayloadPrune};
-use crate::store::StoreError;
-use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
-use uuid::Uuid;
 
 const CHECKPOINT_COLUMNS: &str = "seq, hash, time, key_id, algorithm, signature, timestamp_token, timestamped_at";
 
-fn checkpoint_row(row: &SqliteRow) -> Result<Checkpoint, StoreError> {
+fn checkpoint_row(row: &DbRow) -> Result<Checkpoint, StoreError> {
     Ok(Checkpoint {
         seq: row.try_get("seq")?,
         hash: row.try_get("hash")?,
@@ -27,7 +19,7 @@ fn checkpoint_row(row: &SqliteRow) -> Result<Checkpoint, StoreError> {
     })
 }
 
-fn archive_row(row: &SqliteRow) -> Result<ArchiveEntry, StoreError> {
+fn archive_row(row: &DbRow) -> Result<ArchiveEntry, StoreError> {
     Ok(ArchiveEntry {
         first_seq: row.try_get("first_seq")?,
         last_seq: row.try_get("last_seq")?,
@@ -39,7 +31,7 @@ fn archive_row(row: &SqliteRow) -> Result<ArchiveEntry, StoreError> {
     })
 }
 
-impl Sqlite {
+impl Backend {
     /// The chain's last record: the last stored row, or the last archived one if none is left.
     pub async fn audit_head(&self) -> Result<ChainHead, StoreError> {
         let mut conn = self.readers.acquire().await?;
@@ -71,7 +63,7 @@ impl Sqlite {
     /// Checkpoints of records `after_seq < seq <= to_seq`, in sequence order.
     pub async fn audit_checkpoints(&self, after_seq: i64, to_seq: i64) -> Result<Vec<Checkpoint>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq, id"
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > $1 AND seq <= $2 ORDER BY seq, id"
         ))
         .bind(after_seq)
         .bind(to_seq)
@@ -83,7 +75,7 @@ impl Sqlite {
     /// The newest checkpoint of a record in `after_seq < seq < before_seq`.
     pub async fn checkpoint_below(&self, after_seq: i64, before_seq: i64) -> Result<Option<Checkpoint>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > ? AND seq < ? \
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > $1 AND seq < $2 \
              ORDER BY seq DESC, id DESC LIMIT 1"
         ))
         .bind(after_seq)
@@ -96,7 +88,7 @@ impl Sqlite {
 
     /// The first stored record written at or after `time`.
     pub async fn audit_first_seq_from(&self, time: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT MIN(seq) FROM audit_log WHERE time >= ?")
+        Ok(sqlx::query_scalar("SELECT MIN(seq) FROM audit_log WHERE time >= $1")
             .bind(stored_time(&time))
             .fetch_one(&self.readers)
             .await?)
@@ -119,8 +111,8 @@ impl Sqlite {
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM exchanges WHERE status IN ('succeeded', 'dead') AND updated_at < ? \
-             AND payload_pruned_at IS NULL ORDER BY updated_at LIMIT ?",
+            "SELECT id FROM exchanges WHERE status IN ('succeeded', 'dead') AND updated_at < $1 \
+             AND payload_pruned_at IS NULL ORDER BY updated_at LIMIT $2",
         )
         .bind(stored_time(&before))
         .bind(i64::from(limit))
@@ -133,7 +125,7 @@ impl Sqlite {
 
     /// When an exchange's payload was removed by retention, if it was.
     pub async fn exchange_payload_pruned_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at: Option<Option<String>> = sqlx::query_scalar("SELECT payload_pruned_at FROM exchanges WHERE id = ?")
+        let at: Option<Option<String>> = sqlx::query_scalar("SELECT payload_pruned_at FROM exchanges WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.readers)
             .await?;
@@ -142,11 +134,11 @@ impl Sqlite {
 }
 
 /// The chain's last record; when every row was archived, the last archive's.
-pub(super) async fn chain_head(conn: &mut SqliteConnection) -> Result<ChainHead, StoreError> {
+async fn chain_head(conn: &mut DbConnection) -> Result<ChainHead, StoreError> {
     let row = sqlx::query(
-        "SELECT seq, hash FROM (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) \
+        "SELECT seq, hash FROM (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS l \
          UNION ALL SELECT seq, hash FROM (SELECT last_seq AS seq, last_hash AS hash FROM audit_archives \
-         ORDER BY last_seq DESC LIMIT 1) ORDER BY seq DESC LIMIT 1",
+         ORDER BY last_seq DESC LIMIT 1) AS a ORDER BY seq DESC LIMIT 1",
     )
     .fetch_optional(conn)
     .await?;
@@ -160,11 +152,11 @@ pub(super) async fn chain_head(conn: &mut SqliteConnection) -> Result<ChainHead,
 }
 
 /// Stores a checkpoint only if the chain really has that record with that hash.
-pub(super) async fn insert_checkpoint(conn: &mut SqliteConnection, c: &Checkpoint) -> Result<(), StoreError> {
+async fn insert_checkpoint(conn: &mut DbConnection, c: &Checkpoint) -> Result<(), StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO audit_checkpoints (seq, hash, time, key_id, algorithm, signature, timestamp_token, timestamped_at) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ? AND hash = ?) \
-         OR EXISTS (SELECT 1 FROM audit_archives WHERE last_seq = ? AND last_hash = ?)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = $9 AND hash = $10) \
+         OR EXISTS (SELECT 1 FROM audit_archives WHERE last_seq = $11 AND last_hash = $12)",
     )
     .bind(c.seq)
     .bind(&c.hash)
@@ -191,10 +183,10 @@ pub(super) async fn insert_checkpoint(conn: &mut SqliteConnection, c: &Checkpoin
 }
 
 /// Records an archived segment and removes its rows (the trigger allows only archived ones).
-pub(super) async fn archive_segment(conn: &mut SqliteConnection, a: &ArchiveEntry) -> Result<(), StoreError> {
+async fn archive_segment(conn: &mut DbConnection, a: &ArchiveEntry) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_archives (first_seq, last_seq, prev_hash, last_hash, file, sha256, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(a.first_seq)
     .bind(a.last_seq)
@@ -205,7 +197,7 @@ pub(super) async fn archive_segment(conn: &mut SqliteConnection, a: &ArchiveEntr
     .bind(stored_time(&a.created_at))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM audit_log WHERE seq >= ? AND seq <= ?")
+    sqlx::query("DELETE FROM audit_log WHERE seq >= $1 AND seq <= $2")
         .bind(a.first_seq)
         .bind(a.last_seq)
         .execute(&mut *conn)
@@ -213,10 +205,10 @@ pub(super) async fn archive_segment(conn: &mut SqliteConnection, a: &ArchiveEntr
     Ok(())
 }
 
-pub(super) async fn prune_payloads(conn: &mut SqliteConnection, p: &PayloadPrune) -> Result<(), StoreError> {
+async fn prune_payloads(conn: &mut DbConnection, p: &PayloadPrune) -> Result<(), StoreError> {
     for chunk in p.exchanges.chunks(500) {
         let mut sql =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE exchanges SET payload = 'null', payload_pruned_at = ");
+            QueryBuilder::<Db>::new("UPDATE exchanges SET payload = 'null', payload_pruned_at = ");
         sql.push_bind(stored_time(&p.at))
             .push(" WHERE status IN ('succeeded', 'dead') AND payload_pruned_at IS NULL AND id IN (");
         let mut list = sql.separated(", ");

@@ -1,17 +1,11 @@
-//! Reads for the service-guidance reports: the facts of cases and transfers in a period.
+// Reads for the service-guidance reports: the facts of cases and transfers in a period.
 
-use super::{parse_time, push_list, stored_time, Sqlite};
-use crate::store::{ContactFacts, ReportQuery, StoreError, TransferFacts};
-use serde::de::DeserializeOwned;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite as Db};
-use uuid::Uuid;
 
 /// Rows read per query: a year of a region's contacts is read in pieces, without holding a
 /// reader for the whole report or every case in memory at once.
 const CHUNK: i64 = 5_000;
 
-impl Sqlite {
+impl Backend {
     pub async fn report_contacts(
         &self,
         q: &ReportQuery,
@@ -29,15 +23,11 @@ impl Sqlite {
         let mut after: Option<(String, String)> = None;
         let mut seen = 0u64;
         loop {
-            let mut sql = QueryBuilder::<Db>::new(
-                "SELECT id, organiser, owner, received_at, \
-                 json_extract(document, '$.channel') AS channel, \
-                 json_extract(document, '$.language') AS language, \
-                 json_extract(document, '$.answered_at') AS answered_at, \
-                 json_extract(document, '$.closed_at') AS closed_at, \
-                 json_extract(document, '$.outcome') AS outcome \
-                 FROM cases WHERE (owner IN (",
-            );
+            let mut sql = QueryBuilder::<Db>::new("SELECT id, organiser, owner, received_at");
+            for field in ["channel", "language", "answered_at", "closed_at", "outcome"] {
+                sql.push(format!(", {} AS {field}", document_field(field)));
+            }
+            sql.push(" FROM cases WHERE (owner IN (");
             push_list(&mut sql, &q.organisations);
             sql.push(") OR organiser IN (");
             push_list(&mut sql, &q.organisations);
@@ -95,25 +85,25 @@ impl Sqlite {
     }
 }
 
-fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
+fn uuid(row: &DbRow, column: &str) -> Result<Uuid, StoreError> {
     let text: String = row.try_get(column)?;
     Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
 }
 
 /// A snake_case enum value of the case document (channel, language, outcome).
-fn enum_value<T: DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T, StoreError> {
+fn enum_value<T: DeserializeOwned>(row: &DbRow, column: &str) -> Result<T, StoreError> {
     let text: String = row.try_get(column)?;
     serde_json::from_value(serde_json::Value::String(text.clone()))
         .map_err(|e| StoreError::Corrupt(format!("case {column} {text:?}: {e}")))
 }
 
-fn optional_time(row: &SqliteRow, column: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+fn optional_time(row: &DbRow, column: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
     row.try_get::<Option<String>, _>(column)?
         .map(|t| parse_time(&t))
         .transpose()
 }
 
-fn contact_row(row: &SqliteRow) -> Result<ContactFacts, StoreError> {
+fn contact_row(row: &DbRow) -> Result<ContactFacts, StoreError> {
     Ok(ContactFacts {
         id: uuid(row, "id")?,
         organiser: row.try_get("organiser")?,

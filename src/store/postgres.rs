@@ -1,0 +1,241 @@
+//! The PostgreSQL backend, for several gateway replicas on one database. Each replica writes
+//! through its own group-commit writer (one connection); readers share a pool. Replicas
+//! coordinate only inside the database: workers lease exchanges with `FOR UPDATE SKIP LOCKED`,
+//! and appends to the one audit chain take a transaction-scoped advisory lock just before they
+//! seal their records, so the chain stays linear while each replica still appends a whole
+//! batch per lock. The SQL it shares with SQLite is in `sql/`, compiled here for PostgreSQL.
+
+use super::group_commit::{BatchWriter, GroupCommit, Stats};
+use super::{
+    Attempt, AuditQuery, CaseQuery, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus,
+    ExchangeUpdate, Expect, IdempotencyClaim, JobRun, LeaseRequest, LoginChange, LoginRefusal, LoginSession, NewCase,
+    OutstandingRequest, Page, QueueDepth, StoreError, StoredResponse, Write, WriteOutcome,
+};
+use super::{ContactFacts, ReportQuery, TransferFacts};
+use super::{NewTransfer, Transfer};
+use crate::audit::{seal, Actor, AuditEvent, AuditRecord, ChainHead, Checkpoint, PersonKey};
+use crate::case::Case;
+use crate::store::audit::{ArchiveEntry, PayloadPrune};
+use crate::store::services::{CatalogueHashes, CatalogueSync, ServiceQuery, StoredService};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use uuid::Uuid;
+
+type Db = sqlx::Postgres;
+type DbRow = PgRow;
+type DbConnection = PgConnection;
+type Backend = Postgres;
+
+include!("sql/reads.rs");
+include!("sql/writes.rs");
+include!("sql/audit.rs");
+include!("sql/reports.rs");
+include!("sql/ptv.rs");
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/postgres/0001_initial.sql")),
+    (2, "exchanges", include_str!("migrations/postgres/0002_exchanges.sql")),
+    (
+        3,
+        "exchanges by case",
+        include_str!("migrations/postgres/0003_exchanges_by_case.sql"),
+    ),
+    (
+        4,
+        "identification",
+        include_str!("migrations/postgres/0004_identification.sql"),
+    ),
+    (
+        5,
+        "help requests",
+        include_str!("migrations/postgres/0005_help_requests.sql"),
+    ),
+    (
+        6,
+        "case transfers",
+        include_str!("migrations/postgres/0006_case_transfers.sql"),
+    ),
+    (
+        7,
+        "audit archive",
+        include_str!("migrations/postgres/0007_audit_archive.sql"),
+    ),
+    (
+        8,
+        "service catalogue",
+        include_str!("migrations/postgres/0008_service_catalogue.sql"),
+    ),
+    (9, "job leases", include_str!("migrations/postgres/0009_job_leases.sql")),
+];
+
+/// The advisory lock key that serialises appends to the audit chain ("portti" in ASCII).
+const CHAIN_LOCK: i64 = 0x706f_7274_7469;
+
+/// How often a batch found the chain lock held by another writer and waited for it (all
+/// PostgreSQL stores of this process): the coordination cost that replicas add.
+pub static CHAIN_LOCK_WAITS: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone)]
+pub struct Postgres {
+    readers: PgPool,
+    writer: GroupCommit,
+}
+
+impl Postgres {
+    pub async fn open(url: &str, max_batch: usize, read_connections: u32) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("portti")
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let mut conn = PgConnection::connect_with(&options).await?;
+        // The migrator holds an advisory lock while it runs, so replicas starting together
+        // migrate once.
+        migrator(MIGRATIONS).run_direct(&mut conn).await?;
+        let readers = PgPoolOptions::new()
+            .max_connections(read_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let writer = GroupCommit::start(
+            PgWriter {
+                conn: Some(conn),
+                options,
+                head: ChainHead::default(),
+            },
+            max_batch.max(1),
+        );
+        Ok(Self { readers, writer })
+    }
+
+    pub async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        self.writer.commit(write).await
+    }
+
+    pub fn commit_stats(&self) -> &Stats {
+        self.writer.stats()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::WriterGone);
+        }
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    /// Test hook: runs SQL the way someone with database access could.
+    #[cfg(test)]
+    pub(super) async fn tamper(&self, sql: &str) -> anyhow::Result<()> {
+        sqlx::raw_sql(sql).execute(&self.readers).await?;
+        Ok(())
+    }
+}
+
+struct PgWriter {
+    /// None after the server went away, until a reconnect succeeds.
+    conn: Option<PgConnection>,
+    options: PgConnectOptions,
+    /// Unused between batches: each batch reads the head under the chain lock.
+    head: ChainHead,
+}
+
+impl BatchWriter for PgWriter {
+    async fn write_batch(&mut self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(PgConnection::connect_with(&self.options).await?),
+        };
+        let result = write_batch(conn, &mut self.head, batch).await;
+        if result.is_err() {
+            // A connection whose server restarted or whose socket broke cannot be trusted with
+            // the next batch; a fresh one can. Closing the old one ends whatever it still held.
+            if let Some(old) = self.conn.take() {
+                let _ = old.close().await;
+            }
+            match PgConnection::connect_with(&self.options).await {
+                Ok(fresh) => self.conn = Some(fresh),
+                Err(e) => tracing::error!(error = %e, "cannot reconnect to PostgreSQL after a failed write"),
+            }
+        }
+        result
+    }
+}
+
+/// A text field of a case's JSON document, as SQL.
+fn document_field(field: &str) -> String {
+    format!("(document::jsonb ->> '{field}')")
+}
+
+/// SQL's "position of a substring" function.
+const POSITION: &str = "strpos";
+
+/// Takes the chain lock (counting a wait when another writer holds it), then reads the head:
+/// in a statement of its own, so that the snapshot is taken after the lock was granted and
+/// sees the previous holder's records.
+async fn lock_chain_head(tx: &mut DbConnection, _head: &ChainHead) -> Result<ChainHead, StoreError> {
+    let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(CHAIN_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !granted {
+        CHAIN_LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    chain_head(tx).await
+}
+
+/// Takes due exchanges that no other replica is taking right now: each branch walks its own
+/// index in order, skipping rows another transaction has locked, and stops at `limit`.
+async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<Exchange>, StoreError> {
+    let now = stored_time(&lease.now);
+    let limit = i64::from(lease.limit);
+    let mut sql = QueryBuilder::<Db>::new("WITH ");
+    for (i, (status, column)) in [
+        ("accepted", "due_at"),
+        ("retry_scheduled", "due_at"),
+        ("in_flight", "lease_until"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push(format!(
+            "b{i} AS (SELECT id, {column} AS at FROM exchanges WHERE status = '{status}' AND {column} <= "
+        ))
+        .push_bind(now.clone());
+        for (service, organisation) in &lease.exclude {
+            sql.push(" AND NOT (service = ")
+                .push_bind(service.clone())
+                .push(" AND organisation = ")
+                .push_bind(organisation.clone())
+                .push(")");
+        }
+        sql.push(format!(" ORDER BY {column} LIMIT "))
+            .push_bind(limit)
+            .push(" FOR UPDATE SKIP LOCKED)");
+    }
+    sql.push(", picked AS (SELECT id FROM (SELECT * FROM b0 UNION ALL SELECT * FROM b1 UNION ALL SELECT * FROM b2) AS due ORDER BY at LIMIT ")
+        .push_bind(limit)
+        .push(") UPDATE exchanges SET status = 'in_flight', lease_until = ")
+        .push_bind(stored_time(&lease.lease_until))
+        .push(", updated_at = ")
+        .push_bind(now)
+        .push(format!(
+            " WHERE id IN (SELECT id FROM picked) RETURNING {EXCHANGE_COLUMNS}"
+        ));
+    let rows = sql.build().persistent(false).fetch_all(conn).await?;
+    rows.iter().map(exchange_row).collect()
+}
