@@ -255,6 +255,160 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
     })
 }
 
+/// What one phase of `bench replicas` measured: the rate, and the database's work per intake.
+pub struct ReplicaPhase {
+    pub replicas: usize,
+    pub intake_per_s: f64,
+    /// Committed transactions per accepted case (PostgreSQL's `pg_stat_database`, the whole
+    /// run including warm-up): a group-commit batch is one, each read outside one is one.
+    pub transactions_per_intake: f64,
+    /// Rows inserted, updated or deleted per accepted case.
+    pub rows_written_per_intake: f64,
+    /// Batches that found the audit chain's lock held by another replica, per accepted case.
+    pub chain_lock_waits_per_intake: f64,
+    pub errors: u64,
+}
+
+pub struct ReplicasReport {
+    pub one: ReplicaPhase,
+    pub many: ReplicaPhase,
+}
+
+impl fmt::Display for ReplicasReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (prefix, phase) in [("one", &self.one), ("replicas", &self.many)] {
+            writeln!(f, "{prefix}_replicas: {}", phase.replicas)?;
+            writeln!(f, "{prefix}_intake_per_s: {:.0}", phase.intake_per_s)?;
+            writeln!(
+                f,
+                "{prefix}_transactions_per_intake: {:.2}",
+                phase.transactions_per_intake
+            )?;
+            writeln!(
+                f,
+                "{prefix}_rows_written_per_intake: {:.2}",
+                phase.rows_written_per_intake
+            )?;
+            writeln!(
+                f,
+                "{prefix}_chain_lock_waits_per_intake: {:.3}",
+                phase.chain_lock_waits_per_intake
+            )?;
+            writeln!(f, "{prefix}_errors: {}", phase.errors)?;
+        }
+        writeln!(
+            f,
+            "ratio: {:.3}",
+            self.many.intake_per_s / self.one.intake_per_s.max(1.0)
+        )
+    }
+}
+
+/// Commits and rows written in the current database so far (as far as PostgreSQL has counted).
+async fn database_work(url: &str) -> anyhow::Result<(i64, i64)> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let work = sqlx::query_as(
+        "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database \
+         WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(work)
+}
+
+/// The value of a plain gauge or counter on a gateway's `/metrics`.
+async fn scrape(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<f64> {
+    let text = client.get(format!("{base}/metrics")).send().await?.text().await?;
+    Ok(text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0))
+}
+
+/// `replicas` gateways on a fresh database of the PostgreSQL server at `server`, case intake
+/// spread over them in turn by the same clients.
+async fn replica_phase(
+    server: &str,
+    replicas: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<ReplicaPhase> {
+    let database = crate::store::testing::TestDatabase::create_on(server).await?;
+    let env = [("PORTTI_DATABASE_URL", database.url.clone())];
+    let first = ChildGateway::start(fresh_data_dir()?, concurrency, &env).await?;
+    // Replicas share the person-key secret, the checkpoint key and the token key.
+    let mut gateways = vec![first];
+    for _ in 1..replicas {
+        let dir = fresh_data_dir()?;
+        for entry in std::fs::read_dir(&gateways[0].data_dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let own = name == "portti.lock" || name.to_string_lossy().starts_with("portti.db");
+            if entry.file_type()?.is_file() && !own {
+                std::fs::copy(entry.path(), dir.join(&name))?;
+            }
+        }
+        gateways.push(ChildGateway::start(dir, concurrency, &env).await?);
+    }
+    let token = format!("Bearer {}", gateways[0].token(&[Scope::CasesWrite])?);
+    let urls: Arc<Vec<String>> = Arc::new(gateways.iter().map(|g| format!("{}/v1/cases", g.base)).collect());
+    let client = gateways[0].client.clone();
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect());
+    let intake = move |n: u64| {
+        let (client, url, auth) = (client.clone(), urls[n as usize % urls.len()].clone(), token.clone());
+        let body = bodies[(n % 4096) as usize].clone();
+        async move {
+            client
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
+        }
+    };
+    let before = database_work(&database.url).await?;
+    let (warm, _) = drive(concurrency, Duration::from_secs(2), intake.clone()).await;
+    let (measured, errors) = drive(concurrency, duration, intake).await;
+    let mut lock_waits = 0.0;
+    for gateway in &gateways {
+        lock_waits += scrape(&gateway.client, &gateway.base, "portti_store_chain_lock_waits").await?;
+    }
+    // A backend reports its counts when its connection closes: stop the gateways first.
+    for gateway in gateways {
+        gateway.stop().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = database_work(&database.url).await?;
+    let intakes = (warm.len() + measured.len()).max(1) as f64;
+    Ok(ReplicaPhase {
+        replicas,
+        intake_per_s: measured.len() as f64 / duration.as_secs_f64(),
+        transactions_per_intake: (after.0 - before.0) as f64 / intakes,
+        rows_written_per_intake: (after.1 - before.1) as f64 / intakes,
+        chain_lock_waits_per_intake: lock_waits / intakes,
+        errors,
+    })
+}
+
+/// `portti bench replicas`: case intake on PostgreSQL through one gateway, then through
+/// `replicas` gateways on one database, in one run. On a machine whose cores the gateways share,
+/// replicas cannot add throughput; the ratio shows what coordinating them costs.
+pub async fn replicas(
+    server: &str,
+    replicas: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<ReplicasReport> {
+    Ok(ReplicasReport {
+        one: replica_phase(server, 1, concurrency, duration).await?,
+        many: replica_phase(server, replicas, concurrency, duration).await?,
+    })
+}
+
 pub struct ExchangesReport {
     pub delivered_per_s: f64,
     pub direct_per_s: f64,

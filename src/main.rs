@@ -159,6 +159,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+    /// Case intake on PostgreSQL through one gateway, then through several on one database.
+    Replicas {
+        /// The PostgreSQL server (without a database name): each phase gets a fresh database.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+        postgres: String,
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of each measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Start a gateway and drive case intake against it.
     Intake {
         #[arg(long, default_value_t = 64)]
@@ -345,6 +358,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: BenchCommand::Saml { seconds, threads },
         } => {
             let report = portti::bench::saml(threads, std::time::Duration::from_secs(seconds)).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Replicas {
+                    postgres,
+                    replicas,
+                    concurrency,
+                    seconds,
+                },
+        } => {
+            let duration = std::time::Duration::from_secs(seconds);
+            let report = portti::bench::replicas(&postgres, replicas, concurrency, duration).await?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }

@@ -62,6 +62,7 @@ pub struct Metrics {
     intakes: Family<OutcomeLabels, Counter>,
     commit_batches: Gauge,
     commit_writes: Gauge,
+    chain_lock_waits: Gauge,
     help_requests: Family<OutcomeLabels, Counter>,
     help_requests_overdue: Family<OrganisationLabels, Gauge>,
     /// Organisations with an overdue gauge, and when the gauges were last refreshed.
@@ -117,6 +118,12 @@ impl Default for Metrics {
         );
         let commit_batches = Gauge::default();
         let commit_writes = Gauge::default();
+        let chain_lock_waits = Gauge::default();
+        registry.register(
+            "store_chain_lock_waits",
+            "Commit batches that waited for another replica's audit-chain append (PostgreSQL)",
+            chain_lock_waits.clone(),
+        );
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         registry.register("case_intakes", "Case submissions by outcome", intakes.clone());
@@ -158,6 +165,7 @@ impl Default for Metrics {
             intakes,
             commit_batches,
             commit_writes,
+            chain_lock_waits,
         }
     }
 }
@@ -228,9 +236,10 @@ impl Metrics {
             .set(level);
     }
 
-    pub fn set_commit_stats(&self, batches: u64, writes: u64) {
+    pub fn set_commit_stats(&self, batches: u64, writes: u64, chain_lock_waits: u64) {
         self.commit_batches.set(batches as i64);
         self.commit_writes.set(writes as i64);
+        self.chain_lock_waits.set(chain_lock_waits as i64);
     }
 
     /// `accepted`, `invalid`, `honeypot`, `rate_limited`.

@@ -32,6 +32,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     state.metrics.set_commit_stats(
         stats.batches.load(Ordering::Relaxed),
         stats.writes.load(Ordering::Relaxed),
+        crate::store::CHAIN_LOCK_WAITS.load(Ordering::Relaxed),
     );
     // Overdue help requests are counted on scrape, at most every OVERDUE_REFRESH.
     if state

@@ -24,6 +24,7 @@ pub use report::{ContactFacts, ReportQuery, TransferFacts};
 pub use services::{CatalogueChannel, CatalogueHashes, CatalogueService, CatalogueSync, ServiceQuery, StoredService};
 
 pub use login::{LoginChange, LoginRefusal, LoginSession, OutstandingRequest};
+pub use postgres::CHAIN_LOCK_WAITS;
 
 use crate::audit::{AuditEvent, AuditRecord, PersonKey};
 use crate::case::Case;

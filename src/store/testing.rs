@@ -1,5 +1,5 @@
-//! Fresh PostgreSQL databases for tests, so that the store's tests and the multi-process tests
-//! run against both backends. The server comes from `POSTGRES_TEST_URL` (default
+//! Fresh PostgreSQL databases for tests and benchmarks, so that the store's tests and the
+//! multi-process tests run against both backends. The server comes from `POSTGRES_TEST_URL` (default
 //! `postgres://postgres@127.0.0.1:5432`, the trust-auth server CI starts). Without a server the
 //! PostgreSQL variants skip with a message, unless `POSTGRES_TEST_REQUIRED=1` (CI sets it).
 
@@ -20,24 +20,28 @@ impl TestDatabase {
     /// A new empty database, or `None` when no server answers and none is required.
     pub async fn create() -> Option<Self> {
         let server = server();
-        let admin = format!("{server}/postgres");
-        let mut conn = match PgConnection::connect(&admin).await {
-            Ok(conn) => conn,
+        match Self::create_on(&server).await {
+            Ok(database) => Some(database),
             Err(e) if std::env::var("POSTGRES_TEST_REQUIRED").as_deref() == Ok("1") => {
                 panic!("PostgreSQL at {server} is required (POSTGRES_TEST_REQUIRED=1): {e}")
             }
             Err(e) => {
                 eprintln!("skipped: no PostgreSQL at {server} ({e}); set POSTGRES_TEST_URL to run this test");
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// A new empty database on the server at `server` (a URL without a database name).
+    pub async fn create_on(server: &str) -> anyhow::Result<Self> {
+        let server = server.trim_end_matches('/').to_string();
+        let mut conn = PgConnection::connect(&format!("{server}/postgres")).await?;
         let name = format!("portti_test_{}", uuid::Uuid::now_v7().simple());
         sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
-            .await
-            .expect("create a test database");
+            .await?;
         let _ = conn.close().await;
-        Some(Self {
+        Ok(Self {
             url: format!("{server}/{name}"),
             server,
             name,
