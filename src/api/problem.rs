@@ -191,7 +191,7 @@ impl From<crate::store::StoreError> for ApiError {
                 tracing::error!(error = %e, "stored data is corrupt");
                 ApiError::Internal
             }
-            StoreError::Database(_) | StoreError::WriterGone => {
+            StoreError::Database(_) | StoreError::WriterGone | StoreError::Unreachable(_) => {
                 tracing::error!(error = %e, "store failed");
                 ApiError::Unavailable("the store is not available; retry later".into())
             }

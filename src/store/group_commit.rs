@@ -57,6 +57,12 @@ impl GroupCommit {
 async fn run(mut writer: impl BatchWriter, mut rx: mpsc::Receiver<Pending>, max_batch: usize, stats: Arc<Stats>) {
     let mut pending: Vec<Pending> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut pending, max_batch).await > 0 {
+        // A caller that stopped waiting (its request timed out and was answered 503) has been
+        // told nothing was stored: writing it now would store what was refused.
+        pending.retain(|(_, reply)| !reply.is_closed());
+        if pending.is_empty() {
+            continue;
+        }
         let (writes, replies): (Vec<Write>, Vec<_>) = pending.drain(..).unzip();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.writes.fetch_add(writes.len() as u64, Ordering::Relaxed);
@@ -66,10 +72,25 @@ async fn run(mut writer: impl BatchWriter, mut rx: mpsc::Receiver<Pending>, max_
                     let _ = reply.send(Ok(outcome));
                 }
             }
+            Err(e) if e.is_unreachable() => {
+                // The database is gone, not one write bad: every write of the batch fails now
+                // instead of each waiting for its own attempt against the same closed door.
+                stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                let reason = match e {
+                    StoreError::Unreachable(reason) => reason,
+                    other => other.to_string(),
+                };
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unreachable(reason.clone())));
+                }
+            }
             Err(_) if writes.len() > 1 => {
                 // One bad write must not fail its neighbours: retry each on its own.
                 stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                 for (write, reply) in writes.into_iter().zip(replies) {
+                    if reply.is_closed() {
+                        continue;
+                    }
                     let outcome = writer
                         .write_batch(std::slice::from_ref(&write))
                         .await
@@ -84,5 +105,89 @@ async fn run(mut writer: impl BatchWriter, mut rx: mpsc::Receiver<Pending>, max_
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records the batches it is given and fails each with what the test says.
+    struct Recording {
+        batches: Arc<Mutex<Vec<usize>>>,
+        fail: fn() -> Option<StoreError>,
+        gate: Option<oneshot::Receiver<()>>,
+    }
+
+    impl BatchWriter for Recording {
+        async fn write_batch(&mut self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+            if let Some(gate) = self.gate.take() {
+                let _ = gate.await;
+            }
+            self.batches.lock().unwrap().push(batch.len());
+            match (self.fail)() {
+                Some(e) => Err(e),
+                None => Ok(batch.iter().map(|_| WriteOutcome::KeyReused).collect()),
+            }
+        }
+    }
+
+    fn writer(fail: fn() -> Option<StoreError>) -> (Recording, Arc<Mutex<Vec<usize>>>, oneshot::Sender<()>) {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let (open, gate) = oneshot::channel();
+        let recording = Recording {
+            batches: batches.clone(),
+            fail,
+            gate: Some(gate),
+        };
+        (recording, batches, open)
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_stopped_waiting_is_not_written() {
+        let (recording, batches, open) = writer(|| None);
+        let commit = GroupCommit::start(recording, 8);
+        // The first write holds the writer at its gate while the second queues behind it.
+        let first = tokio::spawn({
+            let commit = commit.clone();
+            async move { commit.commit(Write::default()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), commit.commit(Write::default())).await;
+        assert!(gave_up.is_err(), "the second caller timed out");
+        open.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        commit.commit(Write::default()).await.unwrap();
+        assert_eq!(
+            *batches.lock().unwrap(),
+            [1, 1],
+            "the abandoned write was never written"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_the_whole_batch_at_once() {
+        let (recording, batches, open) = writer(|| Some(StoreError::Unreachable("connection refused".into())));
+        let commit = GroupCommit::start(recording, 8);
+        let held = tokio::spawn({
+            let commit = commit.clone();
+            async move { commit.commit(Write::default()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let queued: Vec<_> = (0..3)
+            .map(|_| {
+                let commit = commit.clone();
+                tokio::spawn(async move { commit.commit(Write::default()).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        open.send(()).unwrap();
+        assert!(held.await.unwrap().unwrap_err().is_unreachable());
+        for write in queued {
+            let e = write.await.unwrap().unwrap_err();
+            assert_eq!(e.to_string(), "the database cannot be reached: connection refused");
+        }
+        assert_eq!(*batches.lock().unwrap(), [1, 3], "no write was retried on its own");
     }
 }

@@ -56,6 +56,28 @@ pub enum StoreError {
     WriterGone,
     #[error("the paging cursor was not made by this store")]
     InvalidCursor,
+    /// The database server could not be reached, or did not answer in time: nothing was written.
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
+}
+
+impl StoreError {
+    /// Errors of the connection rather than of the write: retrying the same write on its own
+    /// would only meet the same closed door.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Unreachable(_) => true,
+            StoreError::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// One atomic write: everything in it is committed together with its audit records, or nothing is.

@@ -84,6 +84,17 @@ const CHAIN_LOCK: i64 = 0x706f_7274_7469;
 /// PostgreSQL stores of this process): the coordination cost that replicas add.
 pub static CHAIN_LOCK_WAITS: AtomicU64 = AtomicU64::new(0);
 
+/// How long reaching the server may take before the database counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long one batch may take. Shorter than the API's request timeout, so that a caller is
+/// answered from the write's own outcome rather than by the timeout while the write goes on.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A transaction left open by a replica that lost its network would hold the chain lock
+/// until the server noticed; the server ends such sessions after this long.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "15s";
+
 #[derive(Clone)]
 pub struct Postgres {
     readers: PgPool,
@@ -94,14 +105,15 @@ impl Postgres {
     pub async fn open(url: &str, max_batch: usize, read_connections: u32) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url)?
             .application_name("portti")
+            .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION_TIMEOUT)])
             .log_statements(tracing::log::LevelFilter::Trace);
-        let mut conn = PgConnection::connect_with(&options).await?;
+        let mut conn = connect(&options).await?;
         // The migrator holds an advisory lock while it runs, so replicas starting together
         // migrate once.
         migrator(MIGRATIONS).run_direct(&mut conn).await?;
         let readers = PgPoolOptions::new()
             .max_connections(read_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options.clone())
             .await?;
         let writer = GroupCommit::start(
@@ -151,21 +163,41 @@ impl BatchWriter for PgWriter {
     async fn write_batch(&mut self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
-            None => self.conn.insert(PgConnection::connect_with(&self.options).await?),
+            None => self.conn.insert(connect(&self.options).await?),
         };
-        let result = write_batch(conn, &mut self.head, batch).await;
+        let result = match tokio::time::timeout(WRITE_DEADLINE, write_batch(conn, &mut self.head, batch)).await {
+            Ok(result) => result,
+            // A server that stopped answering: the transaction is abandoned with its connection.
+            Err(_) => Err(StoreError::Unreachable(format!(
+                "no answer in {} s",
+                WRITE_DEADLINE.as_secs()
+            ))),
+        };
         if result.is_err() {
             // A connection whose server restarted or whose socket broke cannot be trusted with
             // the next batch; a fresh one can. Closing the old one ends whatever it still held.
+            // Without the server, the next batch tries again.
             if let Some(old) = self.conn.take() {
-                let _ = old.close().await;
+                let _ = tokio::time::timeout(CONNECT_TIMEOUT, old.close()).await;
             }
-            match PgConnection::connect_with(&self.options).await {
+            match connect(&self.options).await {
                 Ok(fresh) => self.conn = Some(fresh),
                 Err(e) => tracing::error!(error = %e, "cannot reconnect to PostgreSQL after a failed write"),
             }
         }
         result
+    }
+}
+
+/// A connection, or `Unreachable` when the server does not answer within [`CONNECT_TIMEOUT`].
+async fn connect(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(StoreError::Unreachable(e.to_string())),
+        Err(_) => Err(StoreError::Unreachable(format!(
+            "no connection in {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
     }
 }
 

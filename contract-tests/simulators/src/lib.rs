@@ -7,6 +7,7 @@
 //!   on loopback, with attack variants of its Response for negative tests.
 //! - [`ptv`]: the Suomi.fi Finnish Service Catalogue's open API v11 (services and channels of municipalities).
 //! - [`suomifi_messages`]: the Suomi.fi Messages REST API (OpenAPI 3.0.1 in `shared/specs/`).
+//! - [`tcp_link`]: a TCP link to any server (the gateway's PostgreSQL) that a test can cut or make hang.
 //! - [`tsa`]: an RFC 3161 time-stamping authority (the audit trail's checkpoints).
 
 mod injection;
@@ -17,5 +18,6 @@ pub mod ptv;
 pub mod suomifi_identification;
 pub mod suomifi_mandates;
 pub mod suomifi_messages;
+pub mod tcp_link;
 pub mod tsa;
 mod xml;
