@@ -4,7 +4,11 @@
 //! `portti bench kanta`: Kanta documents built, signed and wrapped per CPU second, against
 //! raw RSA signatures with the same key.
 
+mod load;
+
 use crate::auth::{sandbox, Scope};
+use axum::http::{HeaderValue, Method, StatusCode};
+use load::Load;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +22,9 @@ pub struct Report {
     pub rss_mib: f64,
     /// The gateway's CPU time (user + system) per accepted case: steadier than rates on a busy machine.
     pub intake_cpu_us: f64,
+    /// This process's CPU time (the load generator) per accepted case: what the clients take
+    /// from the cores the gateway shares with them.
+    pub client_cpu_us: f64,
     pub errors: u64,
 }
 
@@ -30,6 +37,7 @@ impl fmt::Display for Report {
         writeln!(f, "ratio: {:.3}", self.intake_per_s / self.healthz_per_s.max(1.0))?;
         writeln!(f, "rss_mib: {:.1}", self.rss_mib)?;
         writeln!(f, "intake_cpu_us: {:.0}", self.intake_cpu_us)?;
+        writeln!(f, "client_cpu_us: {:.0}", self.client_cpu_us)?;
         writeln!(f, "errors: {}", self.errors)
     }
 }
@@ -126,6 +134,7 @@ fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
 struct ChildGateway {
     child: tokio::process::Child,
     pid: u32,
+    addr: std::net::SocketAddr,
     base: String,
     data_dir: std::path::PathBuf,
     client: reqwest::Client,
@@ -170,10 +179,16 @@ impl ChildGateway {
         Ok(Self {
             child,
             pid,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             base,
             data_dir,
             client,
         })
+    }
+
+    /// The `Authorization` header value of a token with these scopes.
+    fn bearer(&self, scopes: &[Scope]) -> anyhow::Result<HeaderValue> {
+        Ok(HeaderValue::from_str(&format!("Bearer {}", self.token(scopes)?))?)
     }
 
     fn token(&self, scopes: &[Scope]) -> anyhow::Result<String> {
@@ -205,41 +220,32 @@ fn fresh_data_dir() -> anyhow::Result<std::path::PathBuf> {
 
 pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Report> {
     let gateway = ChildGateway::start(fresh_data_dir()?, concurrency, &[]).await?;
-    let token = gateway.token(&[Scope::CasesWrite])?;
-    let (client, base, pid) = (gateway.client.clone(), gateway.base.clone(), gateway.pid);
-
-    let healthz = {
-        let (client, url) = (client.clone(), format!("{base}/healthz"));
-        move |_| {
-            let (client, url) = (client.clone(), url.clone());
-            async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
-        }
+    let pid = gateway.pid;
+    let targets = Arc::new(vec![gateway.addr]);
+    let healthz = Load {
+        targets: targets.clone(),
+        method: Method::GET,
+        path: "/healthz",
+        authorization: None,
+        bodies: Arc::default(),
+        expect: StatusCode::OK,
     };
     // Bodies are made before measuring so that the client spends its time on requests.
-    let bodies: std::sync::Arc<Vec<bytes::Bytes>> =
-        std::sync::Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect());
-    let intake = {
-        let (client, url, auth) = (client.clone(), format!("{base}/v1/cases"), format!("Bearer {token}"));
-        move |n: u64| {
-            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
-            let body = bodies[(n % 4096) as usize].clone();
-            async move {
-                client
-                    .post(url)
-                    .header("authorization", auth)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
-            }
-        }
+    let intake = Load {
+        targets,
+        method: Method::POST,
+        path: "/v1/cases",
+        authorization: Some(gateway.bearer(&[Scope::CasesWrite])?),
+        bodies: Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect()),
+        expect: StatusCode::CREATED,
     };
     // Warm up connections, caches and the database file before measuring.
-    drive(concurrency, Duration::from_secs(2), intake.clone()).await;
-    let (h, _) = drive(concurrency, duration, healthz).await;
+    load::drive(concurrency, Duration::from_secs(2), &intake).await;
+    let (h, _) = load::drive(concurrency, duration, &healthz).await;
     let cpu_before = cpu_seconds(pid);
-    let (mut lat, errors) = drive(concurrency, duration, intake).await;
+    let client_cpu_before = cpu_seconds(std::process::id());
+    let (mut lat, errors) = load::drive(concurrency, duration, &intake).await;
+    let client_cpu_used = cpu_seconds(std::process::id()) - client_cpu_before;
     let cpu_used = cpu_seconds(pid) - cpu_before;
     lat.sort_unstable();
     let rss_mib = peak_rss_mib(pid);
@@ -251,6 +257,7 @@ pub async fn intake(concurrency: usize, duration: Duration) -> anyhow::Result<Re
         healthz_per_s: h.len() as f64 / duration.as_secs_f64(),
         rss_mib,
         intake_cpu_us: cpu_used * 1e6 / (lat.len().max(1) as f64),
+        client_cpu_us: client_cpu_used * 1e6 / (lat.len().max(1) as f64),
         errors,
     })
 }
@@ -352,27 +359,17 @@ async fn replica_phase(
         }
         gateways.push(ChildGateway::start(dir, concurrency, &env).await?);
     }
-    let token = format!("Bearer {}", gateways[0].token(&[Scope::CasesWrite])?);
-    let urls: Arc<Vec<String>> = Arc::new(gateways.iter().map(|g| format!("{}/v1/cases", g.base)).collect());
-    let client = gateways[0].client.clone();
-    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect());
-    let intake = move |n: u64| {
-        let (client, url, auth) = (client.clone(), urls[n as usize % urls.len()].clone(), token.clone());
-        let body = bodies[(n % 4096) as usize].clone();
-        async move {
-            client
-                .post(url)
-                .header("authorization", auth)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
-        }
+    let intake = Load {
+        targets: Arc::new(gateways.iter().map(|g| g.addr).collect()),
+        method: Method::POST,
+        path: "/v1/cases",
+        authorization: Some(gateways[0].bearer(&[Scope::CasesWrite])?),
+        bodies: Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect()),
+        expect: StatusCode::CREATED,
     };
     let before = database_work(&database.url).await?;
-    let (warm, _) = drive(concurrency, Duration::from_secs(2), intake.clone()).await;
-    let (measured, errors) = drive(concurrency, duration, intake).await;
+    let (warm, _) = load::drive(concurrency, Duration::from_secs(2), &intake).await;
+    let (measured, errors) = load::drive(concurrency, duration, &intake).await;
     let mut lock_waits = 0.0;
     for gateway in &gateways {
         lock_waits += scrape(&gateway.client, &gateway.base, "portti_store_chain_lock_waits").await?;
@@ -508,29 +505,21 @@ pub async fn exchanges(concurrency: usize, duration: Duration) -> anyhow::Result
         &[("PORTTI_CONFIG", config.display().to_string())],
     )
     .await?;
-    let token = gateway.token(&[Scope::MessagesSend])?;
     let before = control.message_count();
-    let send = {
-        let (client, url, auth) = (
-            gateway.client.clone(),
-            format!("{}/v1/messages", gateway.base),
-            format!("Bearer {token}"),
-        );
-        move |n: u64| {
-            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
-            async move {
-                client
-                    .post(url)
-                    .header("authorization", auth)
-                    .json(&message_body(n))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == reqwest::StatusCode::ACCEPTED)
-            }
-        }
+    let send = Load {
+        targets: Arc::new(vec![gateway.addr]),
+        method: Method::POST,
+        path: "/v1/messages",
+        authorization: Some(gateway.bearer(&[Scope::MessagesSend])?),
+        bodies: Arc::new(
+            (0..4096)
+                .map(|n| bytes::Bytes::from(message_body(n).to_string()))
+                .collect(),
+        ),
+        expect: StatusCode::ACCEPTED,
     };
     let started = Instant::now();
-    let (accepted, errors) = drive(concurrency, duration, send).await;
+    let (accepted, errors) = load::drive(concurrency, duration, &send).await;
     let accepted = accepted.len();
     let deadline = Instant::now() + Duration::from_secs(120);
     while control.message_count() - before < accepted {
