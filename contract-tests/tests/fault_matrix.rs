@@ -14,7 +14,9 @@ use portti::broker::ServicePolicy;
 use portti::config::Config;
 use portti::jobs::Jobs;
 use portti_contract_tests::{fast_broker, run_gateway, sandbox_config};
-use portti_simulators::{kanta, oda, ptv, suomifi_identification as idp, suomifi_messages as messages, tsa};
+use portti_simulators::{
+    kanta, oda, ptv, suomifi_identification as idp, suomifi_mandates as mandates, suomifi_messages as messages, tsa,
+};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,8 @@ struct Gw {
     ptv: ptv::Control,
     tsa: tsa::Control,
     idp: Option<idp::Control>,
+    mandates: mandates::Control,
+    mandates_url: String,
     jobs: Arc<Jobs>,
     _data: tempfile::TempDir,
 }
@@ -71,8 +75,8 @@ async fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Gw {
         600,
     )
     .unwrap();
-    let (addr, (messages, kanta, oda, ptv, tsa, idp, jobs)) = run_gateway(config, |g| {
-        (
+    let (addr, ((messages, kanta, oda, ptv, tsa, idp, jobs), (mandates, mandates_url))) = run_gateway(config, |g| {
+        ((
             g.messages_simulator.as_ref().unwrap().control(),
             g.kanta_simulator.as_ref().unwrap().control(),
             g.oda_simulator.as_ref().unwrap().control(),
@@ -80,7 +84,10 @@ async fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Gw {
             g.tsa_simulator.as_ref().unwrap().control(),
             g.idp_simulator.as_ref().map(|s| s.control()),
             g.jobs.clone(),
-        )
+        ), (
+            g.mandates_simulator.as_ref().unwrap().control(),
+            g.mandates_simulator.as_ref().unwrap().base_url(),
+        ))
     })
     .await;
     Gw {
@@ -92,6 +99,8 @@ async fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Gw {
         ptv,
         tsa,
         idp,
+        mandates,
+        mandates_url,
         jobs,
         _data: data,
     }
@@ -679,6 +688,53 @@ async fn oda_replies_under_every_fault() {
         }
         println!("oda / {name}: {} after {} attempts", e["status"], e["attempts"].as_array().unwrap().len());
     }
+}
+
+#[tokio::test]
+async fn suomifi_mandates_under_every_fault() {
+    use mandates::Fault;
+    let gw = start(|_, _| {}).await;
+    // The Mandates client as the gateway builds it for the sandbox (the API's check needs a
+    // Suomi.fi login first), with a 1 s deadline instead of the default 30 s.
+    let client = portti_suomifi_mandates::SuomifiMandates::new(portti_suomifi_mandates::MandatesConfig {
+        base_url: gw.mandates_url.clone(),
+        client_id: mandates::SANDBOX_CLIENT_ID.into(),
+        client_secret_file: gw._data.path().join("suomifi-mandates.key"),
+        issues: vec![mandates::SANDBOX_ISSUE.into()],
+        http: portti_adapter_core::HttpClientConfig {
+            request_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    // The sandbox's default user may act for this person.
+    let (delegate, principal) = ("010594Y9032", "131052-308T");
+    let allowed = client.check(delegate, principal).await;
+    assert!(allowed.is_allowed(), "{:?}", allowed.error);
+    for (name, fault, cause) in [
+        ("timeout", Fault::latency(TOO_SLOW), TIMED_OUT),
+        ("500", Fault::status(500), "500"),
+        ("502", Fault::status(502), "502"),
+        ("503", Fault::status(503), "503"),
+        ("429", Fault::too_many_requests(1), "rate limited"),
+        ("connection dropped", Fault::drop_connection(), "connection closed"),
+        ("malformed body", Fault::malformed_json(), "JSON|json"),
+        ("credentials refused", Fault::unauthorized(), "401"),
+    ] {
+        gw.mandates.clear_faults();
+        gw.mandates.inject(fault);
+        let started = Instant::now();
+        let decision = client.check(delegate, principal).await;
+        // One attempt bounded by the client's deadline, never a hang; no answer = no mandate.
+        assert!(started.elapsed() < Duration::from_secs(3), "{name}: {:?}", started.elapsed());
+        assert!(!decision.is_allowed(), "{name}: allowed without an answer");
+        let error = decision.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(names(&error, cause), "{name}: {error:?} does not name {cause:?}");
+        assert!(!error.contains(delegate) && !error.contains(principal), "{name}: {error:?}");
+        println!("mandates / {name}: DISALLOWED, assumed because {error:?}");
+    }
+    gw.mandates.clear_faults();
+    assert!(client.check(delegate, principal).await.is_allowed());
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
