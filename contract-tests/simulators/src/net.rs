@@ -44,7 +44,9 @@ pub(crate) fn acceptor(cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>
 
 /// A self-signed certificate (and its key) for `cn`, valid for `127.0.0.1` and `localhost`: a server
 /// certificate no client trusts, or a CA no client certificate chains to.
-pub(crate) fn self_signed(cn: &str) -> anyhow::Result<(openssl::x509::X509, openssl::pkey::PKey<openssl::pkey::Private>)> {
+pub(crate) fn self_signed(
+    cn: &str,
+) -> anyhow::Result<(openssl::x509::X509, openssl::pkey::PKey<openssl::pkey::Private>)> {
     use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
     let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(
         openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?.as_ref(),

@@ -232,9 +232,10 @@ impl Fault {
                 Err("typeCode must be AA, AE or AR".into())
             }
             FaultKind::Ack { code: Some(code), .. } if code.trim().is_empty() => Err("code must not be empty".into()),
-            kind if kind.is_handshake() && (self.interaction.is_some() || self.when == When::After) => {
-                Err(format!("{} applies to connections: no interaction, no when", kind.name()))
-            }
+            kind if kind.is_handshake() && (self.interaction.is_some() || self.when == When::After) => Err(format!(
+                "{} applies to connections: no interaction, no when",
+                kind.name()
+            )),
             _ => Ok(()),
         }
     }
@@ -348,12 +349,15 @@ mod tests {
         let mut active = vec![
             Active::new(Fault::service_busy().on_interaction("A").times(1)),
             Active::new(Fault::tls_failure().times(1)),
+            Active::new(Fault::refuse_client_certificate().times(1)),
         ];
         assert!(fire_all(&mut active, Some("B"), When::Before).action.is_none());
         assert!(fire_all(&mut active, Some("A"), When::Before).action.is_some());
         assert!(fire_all(&mut active, Some("A"), When::Before).action.is_none());
-        assert!(fire_tls(&mut active));
-        assert!(!fire_tls(&mut active));
+        // Handshake faults fire per connection, in the order injected.
+        assert_eq!(fire_tls(&mut active), Some(FaultKind::TlsFailure));
+        assert_eq!(fire_tls(&mut active), Some(FaultKind::RefuseClientCertificate));
+        assert_eq!(fire_tls(&mut active), None);
         assert!(active.is_empty());
     }
 }
