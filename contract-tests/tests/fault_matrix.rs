@@ -76,18 +76,21 @@ async fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Gw {
     )
     .unwrap();
     let (addr, ((messages, kanta, oda, ptv, tsa, idp, jobs), (mandates, mandates_url))) = run_gateway(config, |g| {
-        ((
-            g.messages_simulator.as_ref().unwrap().control(),
-            g.kanta_simulator.as_ref().unwrap().control(),
-            g.oda_simulator.as_ref().unwrap().control(),
-            g.ptv_simulator.as_ref().unwrap().control(),
-            g.tsa_simulator.as_ref().unwrap().control(),
-            g.idp_simulator.as_ref().map(|s| s.control()),
-            g.jobs.clone(),
-        ), (
-            g.mandates_simulator.as_ref().unwrap().control(),
-            g.mandates_simulator.as_ref().unwrap().base_url(),
-        ))
+        (
+            (
+                g.messages_simulator.as_ref().unwrap().control(),
+                g.kanta_simulator.as_ref().unwrap().control(),
+                g.oda_simulator.as_ref().unwrap().control(),
+                g.ptv_simulator.as_ref().unwrap().control(),
+                g.tsa_simulator.as_ref().unwrap().control(),
+                g.idp_simulator.as_ref().map(|s| s.control()),
+                g.jobs.clone(),
+            ),
+            (
+                g.mandates_simulator.as_ref().unwrap().control(),
+                g.mandates_simulator.as_ref().unwrap().base_url(),
+            ),
+        )
     })
     .await;
     Gw {
@@ -246,9 +249,21 @@ async fn suomifi_messages_under_every_fault() {
             vec![Fault::latency(TOO_SLOW).on_path(send).times(1)],
             End::Recovers(TIMED_OUT),
         ),
-        ("500", vec![Fault::status(500).on_path(send).times(1)], End::Recovers("500")),
-        ("502", vec![Fault::status(502).on_path(send).times(1)], End::Recovers("502")),
-        ("503 twice", vec![Fault::status(503).on_path(send).times(2)], End::Recovers("503")),
+        (
+            "500",
+            vec![Fault::status(500).on_path(send).times(1)],
+            End::Recovers("500"),
+        ),
+        (
+            "502",
+            vec![Fault::status(502).on_path(send).times(1)],
+            End::Recovers("502"),
+        ),
+        (
+            "503 twice",
+            vec![Fault::status(503).on_path(send).times(2)],
+            End::Recovers("503"),
+        ),
         ("503 for good", vec![Fault::status(503).on_path(send)], End::Dead("503")),
         (
             "429 Retry-After",
@@ -278,7 +293,10 @@ async fn suomifi_messages_under_every_fault() {
         ),
         (
             "credentials refused for good",
-            vec![Fault::unauthorized().on_path("/v1/token"), Fault::unauthorized().on_path(send)],
+            vec![
+                Fault::unauthorized().on_path("/v1/token"),
+                Fault::unauthorized().on_path(send),
+            ],
             End::Dead("401"),
         ),
     ];
@@ -298,9 +316,16 @@ async fn suomifi_messages_under_every_fault() {
         }
         if name == "429 Retry-After" {
             let gap = first_retry_gap(&e);
-            assert!(gap >= 0.95, "{name}: the retry came {gap:.3} s after the 429, not after Retry-After: 1");
+            assert!(
+                gap >= 0.95,
+                "{name}: the retry came {gap:.3} s after the 429, not after Retry-After: 1"
+            );
         }
-        println!("messages / {name}: {} after {} attempts", e["status"], e["attempts"].as_array().unwrap().len());
+        println!(
+            "messages / {name}: {} after {} attempts",
+            e["status"],
+            e["attempts"].as_array().unwrap().len()
+        );
     }
 }
 
@@ -314,7 +339,11 @@ async fn kanta_under_every_fault() {
         ("500", Fault::status(500).times(1), End::Recovers("500")),
         ("502", Fault::status(502).times(1), End::Recovers("502")),
         ("503 for good", Fault::status(503), End::Dead("503")),
-        ("429 Retry-After", Fault::too_many_requests(1).times(1), End::Recovers("rate")),
+        (
+            "429 Retry-After",
+            Fault::too_many_requests(1).times(1),
+            End::Recovers("rate"),
+        ),
         (
             "connection dropped",
             Fault::drop_connection().times(1),
@@ -351,7 +380,11 @@ async fn kanta_under_every_fault() {
             let gap = first_retry_gap(&e);
             assert!(gap >= 0.95, "{name}: the retry came {gap:.3} s after the 429");
         }
-        println!("kanta / {name}: {} after {} attempts", e["status"], e["attempts"].as_array().unwrap().len());
+        println!(
+            "kanta / {name}: {} after {} attempts",
+            e["status"],
+            e["attempts"].as_array().unwrap().len()
+        );
     }
 }
 
@@ -475,8 +508,16 @@ async fn webhooks_under_every_fault() {
         ("500", vec![Answer::Status(500)], End::Recovers("500")),
         ("502", vec![Answer::Status(502)], End::Recovers("502")),
         ("503 for good", vec![Answer::Status(503); 4], End::Dead("503")),
-        ("429 Retry-After", vec![Answer::TooManyRequests(1)], End::Recovers("rate")),
-        ("401: the signature refused", vec![Answer::Status(401)], End::Dead("signature")),
+        (
+            "429 Retry-After",
+            vec![Answer::TooManyRequests(1)],
+            End::Recovers("rate"),
+        ),
+        (
+            "401: the signature refused",
+            vec![Answer::Status(401)],
+            End::Dead("signature"),
+        ),
     ];
     for (name, answers, end) in cases {
         {
@@ -534,7 +575,11 @@ async fn webhooks_under_every_fault() {
             let gap = first_retry_gap(&e);
             assert!(gap >= 0.95, "{name}: the retry came {gap:.3} s after the 429");
         }
-        println!("webhook / {name}: {} after {} attempts", e["status"], e["attempts"].as_array().unwrap().len());
+        println!(
+            "webhook / {name}: {} after {} attempts",
+            e["status"],
+            e["attempts"].as_array().unwrap().len()
+        );
     }
 }
 
@@ -546,7 +591,10 @@ async fn job_case(jobs: &Jobs, job: &str, name: &str, cause: &str, clear: impl F
         .unwrap();
     assert_eq!(failed.outcome, "failed", "{job} / {name}: {failed:?}");
     let error = failed.error.clone().unwrap_or_default();
-    assert!(names(&error, cause), "{job} / {name}: {error:?} does not name {cause:?}");
+    assert!(
+        names(&error, cause),
+        "{job} / {name}: {error:?} does not name {cause:?}"
+    );
     assert!(!error.contains(IDENTITY_CODE), "{job} / {name}: {error:?}");
     clear();
     let ok = jobs.run(job).await.unwrap();
@@ -577,14 +625,21 @@ async fn scheduled_jobs_under_every_fault() {
             continue;
         }
         gw.ptv.inject(fault.on_path(list));
-        job_case(&gw.jobs, portti::jobs::PTV_SERVICES, name, cause, || gw.ptv.clear_faults()).await;
+        job_case(&gw.jobs, portti::jobs::PTV_SERVICES, name, cause, || {
+            gw.ptv.clear_faults()
+        })
+        .await;
     }
 
     // The TSA behind the audit checkpoint.
     for (name, fault, cause) in [
         ("500", tsa::Fault::Status(500), "HTTP 500"),
         ("503", tsa::Fault::Status(503), "HTTP 503"),
-        ("429", tsa::Fault::TooManyRequests { retry_after_seconds: 1 }, "HTTP 429"),
+        (
+            "429",
+            tsa::Fault::TooManyRequests { retry_after_seconds: 1 },
+            "HTTP 429",
+        ),
         ("connection dropped", tsa::Fault::DropConnection, "connection closed"),
         ("malformed body", tsa::Fault::MalformedReply, "timestamp"),
         ("a token for other data", tsa::Fault::WrongImprint, "imprint"),
@@ -592,7 +647,10 @@ async fn scheduled_jobs_under_every_fault() {
         // Something new in the trail to checkpoint.
         gw.new_case().await;
         gw.tsa.inject(fault, None);
-        job_case(&gw.jobs, portti::jobs::AUDIT_CHECKPOINT, name, cause, || gw.tsa.clear_faults()).await;
+        job_case(&gw.jobs, portti::jobs::AUDIT_CHECKPOINT, name, cause, || {
+            gw.tsa.clear_faults()
+        })
+        .await;
     }
 
     // The IdP metadata.
@@ -602,7 +660,11 @@ async fn scheduled_jobs_under_every_fault() {
             ("500", idp::Fault::status(500), "HTTP 500"),
             ("503", idp::Fault::status(503), "HTTP 503"),
             ("connection dropped", idp::Fault::drop_connection(), "connection closed"),
-            ("signed by an unknown key", idp::Fault::metadata_signed_by_unknown_key(), "sign"),
+            (
+                "signed by an unknown key",
+                idp::Fault::metadata_signed_by_unknown_key(),
+                "sign",
+            ),
         ] {
             control.inject(fault.on_path(path));
             job_case(&gw.jobs, portti::jobs::IDENTIFICATION_METADATA, name, cause, || {
@@ -623,7 +685,10 @@ async fn scheduled_jobs_under_every_fault() {
     ] {
         gw.oda.add_assessment(IDENTITY_CODE, "853", "urgent");
         gw.oda.inject(fault.on_path("/fhir"));
-        job_case(&gw.jobs, portti::jobs::ODA_ASSESSMENTS, name, cause, || gw.oda.clear_faults()).await;
+        job_case(&gw.jobs, portti::jobs::ODA_ASSESSMENTS, name, cause, || {
+            gw.oda.clear_faults()
+        })
+        .await;
     }
     // An expired token is renewed within the run.
     gw.oda.add_assessment(IDENTITY_CODE, "853", "urgent");
@@ -648,11 +713,27 @@ async fn oda_replies_under_every_fault() {
         .to_string();
     let fhir = "/fhir";
     let faults: Vec<(&str, Vec<Fault>, End)> = vec![
-        ("timeout", vec![Fault::latency(TOO_SLOW).on_path(fhir).times(1)], End::Recovers(TIMED_OUT)),
-        ("500", vec![Fault::status(500).on_path(fhir).times(1)], End::Recovers("500")),
-        ("502", vec![Fault::status(502).on_path(fhir).times(1)], End::Recovers("502")),
+        (
+            "timeout",
+            vec![Fault::latency(TOO_SLOW).on_path(fhir).times(1)],
+            End::Recovers(TIMED_OUT),
+        ),
+        (
+            "500",
+            vec![Fault::status(500).on_path(fhir).times(1)],
+            End::Recovers("500"),
+        ),
+        (
+            "502",
+            vec![Fault::status(502).on_path(fhir).times(1)],
+            End::Recovers("502"),
+        ),
         ("503 for good", vec![Fault::status(503).on_path(fhir)], End::Dead("503")),
-        ("429 Retry-After", vec![Fault::too_many_requests(1).on_path(fhir).times(1)], End::Recovers("rate")),
+        (
+            "429 Retry-After",
+            vec![Fault::too_many_requests(1).on_path(fhir).times(1)],
+            End::Recovers("rate"),
+        ),
         (
             "connection dropped",
             vec![Fault::drop_connection().on_path(fhir).times(1)],
@@ -664,7 +745,11 @@ async fn oda_replies_under_every_fault() {
             End::Delivered,
         ),
         // Renewed and sent again within the attempt.
-        ("token expired", vec![Fault::unauthorized().on_path(fhir).times(1)], End::Delivered),
+        (
+            "token expired",
+            vec![Fault::unauthorized().on_path(fhir).times(1)],
+            End::Delivered,
+        ),
     ];
     for (name, faults, end) in faults {
         gw.oda.clear_faults();
@@ -686,7 +771,11 @@ async fn oda_replies_under_every_fault() {
             End::Recovers(_) | End::Delivered => assert_eq!(sent, 1, "{name}: the reply reached Omaolo {sent} times"),
             End::Dead(_) => assert_eq!(sent, 0, "{name}"),
         }
-        println!("oda / {name}: {} after {} attempts", e["status"], e["attempts"].as_array().unwrap().len());
+        println!(
+            "oda / {name}: {} after {} attempts",
+            e["status"],
+            e["attempts"].as_array().unwrap().len()
+        );
     }
 }
 
@@ -726,11 +815,18 @@ async fn suomifi_mandates_under_every_fault() {
         let started = Instant::now();
         let decision = client.check(delegate, principal).await;
         // One attempt bounded by the client's deadline, never a hang; no answer = no mandate.
-        assert!(started.elapsed() < Duration::from_secs(3), "{name}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{name}: {:?}",
+            started.elapsed()
+        );
         assert!(!decision.is_allowed(), "{name}: allowed without an answer");
         let error = decision.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
         assert!(names(&error, cause), "{name}: {error:?} does not name {cause:?}");
-        assert!(!error.contains(delegate) && !error.contains(principal), "{name}: {error:?}");
+        assert!(
+            !error.contains(delegate) && !error.contains(principal),
+            "{name}: {error:?}"
+        );
         println!("mandates / {name}: DISALLOWED, assumed because {error:?}");
     }
     gw.mandates.clear_faults();
@@ -776,8 +872,10 @@ async fn a_hung_or_failing_service_leaves_the_others_their_latency() {
                 concurrency: 4,
                 call_timeout_ms: 3_000,
                 max_attempts: 100,
-                base_delay_ms: 10,
-                max_delay_ms: 50,
+                // Backoff as in production, only shorter (the default: 500 ms to 5 min).
+                base_delay_ms: 100,
+                max_delay_ms: 2_000,
+                // No breaker: the broker itself must keep the services apart, not the circuit.
                 breaker_failures: 1_000,
                 ..ServicePolicy::default()
             },
@@ -798,8 +896,7 @@ async fn a_hung_or_failing_service_leaves_the_others_their_latency() {
 
     // Then it answers 503 to everything instead.
     gw.messages.clear_faults();
-    gw.messages
-        .inject(messages::Fault::status(503).on_path("/v2/messages"));
+    gw.messages.inject(messages::Fault::status(503).on_path("/v2/messages"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let failing = kanta_latencies(&gw, n).await;
     gw.messages.clear_faults();
