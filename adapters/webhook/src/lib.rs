@@ -141,7 +141,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let error = classify_status(reqwest::StatusCode::BAD_GATEWAY, &headers, "").unwrap();
-        assert!(matches!(refused_signature_is_permanent(error), AdapterError::Transient(_)));
+        assert!(matches!(
+            refused_signature_is_permanent(error),
+            AdapterError::Transient(_)
+        ));
     }
 
     #[test]
