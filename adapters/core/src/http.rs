@@ -190,8 +190,12 @@ pub fn describe_transport_error(err: &reqwest::Error) -> String {
         .any(|w| lower.contains(w))
     {
         "TLS handshake failed"
-    } else if err.is_connect() && err.url().is_some_and(|u| u.scheme() == "https") && lower.contains("eof") {
-        // Connected, then closed before the handshake finished: the server refused the handshake.
+    } else if err.is_connect()
+        && err.url().is_some_and(|u| u.scheme() == "https")
+        && (lower.contains("eof") || lower.contains("reset"))
+    {
+        // Connected (a refused connect says so), then closed or reset before the handshake
+        // finished: the server refused the handshake.
         "TLS handshake failed (the server closed the connection)"
     } else if err.is_connect() {
         "connect failed"
@@ -550,9 +554,12 @@ mod tests {
             "{err:?}"
         );
 
-        // A TLS handshake against a peer that speaks no TLS.
+        // A TLS handshake against a peer that closes the connection: named as a TLS failure.
         let err = client.get(format!("https://{addr}/")).send().await.unwrap_err();
-        assert!(matches!(classify_transport_error(&err), AdapterError::Transient(_)));
+        assert!(
+            matches!(classify_transport_error(&err), AdapterError::Transient(m) if m.starts_with("TLS handshake failed")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
