@@ -195,8 +195,19 @@ async fn load_metadata(
             std::fs::read(path).map_err(|e| anyhow::anyhow!("IdP metadata {}: {e}", path.display()))?
         }
         MetadataSource::Url(url) => {
-            let response = http.get(url).send().await?.error_for_status()?;
-            response.bytes().await?.to_vec()
+            // The cause, not reqwest's "error sending request for url (…)".
+            let fetch = |e: reqwest::Error| {
+                anyhow::anyhow!(
+                    "IdP metadata could not be fetched: {}",
+                    portti_adapter_core::describe_transport_error(&e)
+                )
+            };
+            let response = http.get(url).send().await.map_err(fetch)?;
+            let status = response.status();
+            if !status.is_success() {
+                anyhow::bail!("IdP metadata could not be fetched: HTTP {}", status.as_u16());
+            }
+            response.bytes().await.map_err(fetch)?.to_vec()
         }
     };
     let idp = IdpMetadata::parse(&bytes, trust)?;

@@ -256,7 +256,9 @@ impl Broker {
                     now,
                     lease_until: now + chrono::Duration::seconds(self.settings.lease_s as i64),
                     limit: free.min(1000) as u32,
-                    exclude: self.breakers.open(Instant::now()),
+                    // Neither services whose circuit is open nor those whose concurrency slots are all
+                    // busy: their exchanges stay due in the store instead of waiting in a worker.
+                    exclude: self.not_now(),
                     // The move to in_flight is a status change too: audited in the lease's transaction.
                     audit: Some(|e| exchange_audit_event(e, "exchange.lease", ExchangeStatus::InFlight.as_str())),
                 };
@@ -268,8 +270,8 @@ impl Broker {
                             let broker = self.clone();
                             tokio::spawn(async move {
                                 // Counted down even if the work panics, so no worker slot leaks.
-                                let _done = InFlight(broker.clone());
-                                broker.work(exchange).await;
+                                let mut worker = InFlight::new(broker.clone());
+                                broker.work(exchange, &mut worker).await;
                             });
                         }
                     }
@@ -282,6 +284,21 @@ impl Broker {
         }
     }
 
+    /// The (service, organisation) pairs not to lease now: an open circuit, or every concurrency
+    /// slot busy (a hung service). Leasing those would only park exchanges in workers that the
+    /// other services need; they stay due in the store and are leased once a slot is free.
+    fn not_now(&self) -> Vec<(String, String)> {
+        let mut pairs = self.breakers.open(Instant::now());
+        let slots = self.slots.lock().expect("slots lock");
+        for (key, semaphore) in slots.iter() {
+            if semaphore.available_permits() == 0 && !pairs.contains(key) {
+                pairs.push(key.clone());
+            }
+        }
+        pairs.sort();
+        pairs
+    }
+
     fn slot(&self, service: &str, organisation: &str) -> Arc<Semaphore> {
         let policy = self.settings.policy(service);
         let mut slots = self.slots.lock().expect("slots lock");
@@ -292,7 +309,7 @@ impl Broker {
     }
 
     /// One attempt at one leased exchange, and the record of what came of it.
-    async fn work(&self, exchange: Exchange) {
+    async fn work(&self, exchange: Exchange, worker: &mut InFlight) {
         let service = exchange.service.clone();
         let organisation = exchange.organisation.clone();
         let policy = self.settings.policy(&service).clone();
@@ -302,11 +319,32 @@ impl Broker {
                 .await;
             return;
         };
-        let slot = self.slot(&service, &organisation).acquire_owned().await;
-        let lease_left = exchange
-            .lease_until
-            .map(|until| (until - Utc::now()).to_std().unwrap_or_default())
-            .unwrap_or_default();
+        let lease_left = || {
+            exchange
+                .lease_until
+                .map(|until| (until - Utc::now()).to_std().unwrap_or_default())
+                .unwrap_or_default()
+        };
+        let semaphore = self.slot(&service, &organisation);
+        let slot = match semaphore.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Leased in the same batch as more exchanges of this service than it has free
+                // slots. Waiting for one must not hold a worker: the other services need them
+                // (with every worker parked behind a hung service, nothing else moved).
+                worker.release();
+                let wait = lease_left().saturating_sub(LEASE_MARGIN + MIN_CALL_BUDGET);
+                match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
+                    Ok(Ok(slot)) => slot,
+                    _ => {
+                        self.postpone(&exchange, Duration::ZERO, "waited too long for a free slot")
+                            .await;
+                        return;
+                    }
+                }
+            }
+        };
+        let lease_left = lease_left();
         // The call must end before the lease does, or another worker could start the same
         // attempt: its deadline is the sooner of the call timeout and the lease's end.
         let call_budget = Duration::from_millis(policy.call_timeout_ms).min(lease_left.saturating_sub(LEASE_MARGIN));
@@ -551,13 +589,30 @@ const LEASE_MARGIN: Duration = Duration::from_millis(500);
 /// Less time than this left for a call is not worth starting it.
 const MIN_CALL_BUDGET: Duration = Duration::from_millis(200);
 
-/// Decrements the in-flight count and wakes the dispatcher when a worker ends, however it ends.
-struct InFlight(Arc<Broker>);
+/// A worker's place in the in-flight count: given back (and the dispatcher woken) when the
+/// worker ends, however it ends, or earlier when it only waits for its service.
+struct InFlight {
+    broker: Arc<Broker>,
+    counted: bool,
+}
+
+impl InFlight {
+    fn new(broker: Arc<Broker>) -> Self {
+        Self { broker, counted: true }
+    }
+
+    /// Gives the place back now; later calls (and the drop) do nothing.
+    fn release(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.broker.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.broker.wake.notify_one();
+        }
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.wake.notify_one();
+        self.release();
     }
 }
 

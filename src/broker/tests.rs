@@ -105,8 +105,12 @@ async fn fixture(adapters: Vec<(&str, Arc<Scripted>)>) -> Fixture {
 }
 
 async fn accept(store: &Store, organisation: &str) -> uuid::Uuid {
+    accept_for(store, "scripted", organisation).await
+}
+
+async fn accept_for(store: &Store, service: &str, organisation: &str) -> uuid::Uuid {
     let exchange = NewExchange {
-        service: "scripted".into(),
+        service: service.into(),
         organisation: organisation.into(),
         operation: "send".into(),
         payload: serde_json::json!({ "n": 1 }),
@@ -304,4 +308,87 @@ async fn a_dead_exchange_can_be_rerun_with_a_fresh_budget() {
     let detail = wait_for(&f.store, id, ExchangeStatus::Succeeded).await;
     let numbers: Vec<u32> = detail.attempts.iter().map(|a| a.attempt).collect();
     assert_eq!(numbers, [1, 2]);
+}
+
+/// A service that never answers within any deadline.
+struct Hung;
+
+impl Adapter for Hung {
+    fn service(&self) -> &'static str {
+        "hung"
+    }
+
+    fn call<'a>(&'a self, _: &'a CallContext, _: &'a Operation) -> BoxFuture<'a, Result<Reply, AdapterError>> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            ok("never")
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Health> {
+        Box::pin(async { Health::Up })
+    }
+}
+
+#[tokio::test]
+async fn a_hung_service_holds_its_own_slots_and_no_worker_the_others_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreConfig {
+        sqlite_path: dir.path().join("portti.db"),
+        database_url: None,
+        max_batch: 64,
+        read_connections: 2,
+        max_size_bytes: None,
+    })
+    .await
+    .unwrap();
+    let healthy = Scripted::new(vec![], ok("msg-ok"));
+    let mut adapters = Adapters::default();
+    adapters.insert("853", Arc::new(Hung));
+    adapters.insert("853", healthy.clone());
+    let mut hung_policy = fast_policy();
+    // Slow enough that the hung calls outlast the test; no breaker to hide the problem.
+    hung_policy.call_timeout_ms = 3_000;
+    hung_policy.concurrency = 2;
+    hung_policy.breaker_failures = 1_000;
+    let settings = BrokerSettings {
+        workers: 4,
+        poll_interval_ms: 10,
+        lease_s: 10,
+        default_policy: fast_policy(),
+        services: HashMap::from([("hung".to_string(), hung_policy)]),
+    };
+    let broker = Broker::new(store.clone(), adapters, settings, Arc::new(Metrics::default()));
+    // Far more exchanges for the hung service than there are workers, all due first.
+    let mut hung_ids = Vec::new();
+    for _ in 0..20 {
+        hung_ids.push(accept_for(&store, "hung", "853").await);
+    }
+    broker.start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(accept_for(&store, "scripted", "853").await);
+    }
+    broker.wake();
+    for id in ids {
+        wait_for(&store, id, ExchangeStatus::Succeeded).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1_500),
+        "the healthy service waited {took:?} behind the hung one"
+    );
+    // The hung service has its two calls in flight; the rest wait in the store, not in workers.
+    let mut in_flight = 0;
+    for id in &hung_ids {
+        let e = store.exchange(*id).await.unwrap().unwrap().exchange;
+        assert_eq!(e.attempts, 0, "no attempt has ended yet");
+        if e.status == ExchangeStatus::InFlight {
+            in_flight += 1;
+        }
+    }
+    assert!(in_flight <= 4, "{in_flight} hung exchanges leased");
+    assert!(broker.in_flight.load(Ordering::Relaxed) <= 2);
 }

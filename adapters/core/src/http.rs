@@ -163,12 +163,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// TLS failures and dropped connections are [`AdapterError::Transient`]; a request that could
 /// not even be built (bad URL) or an unexpected redirect is [`AdapterError::Permanent`].
 pub fn classify_transport_error(err: &reqwest::Error) -> AdapterError {
+    let text = describe_transport_error(err);
+    if err.is_builder() || err.is_redirect() {
+        return AdapterError::Permanent(text);
+    }
+    AdapterError::Transient(text)
+}
+
+/// What went wrong with a request that got no HTTP status, cause first and without the URL:
+/// `timed out: …`, `TLS handshake failed: … certificate verify failed …`, `connect failed: …`,
+/// `connection closed: …`. For every client of a remote service (adapters, the TSA, metadata),
+/// so that a dead letter or a failed job run names the cause, not "error sending request".
+pub fn describe_transport_error(err: &reqwest::Error) -> String {
     let chain = error_chain(err);
     if err.is_builder() {
-        return AdapterError::Permanent(format!("request could not be built: {chain}"));
+        return format!("request could not be built: {chain}");
     }
     if err.is_redirect() {
-        return AdapterError::Permanent(format!("unexpected redirect: {chain}"));
+        return format!("unexpected redirect: {chain}");
     }
     let lower = chain.to_ascii_lowercase();
     let what = if err.is_timeout() {
@@ -177,7 +189,14 @@ pub fn classify_transport_error(err: &reqwest::Error) -> AdapterError {
         .iter()
         .any(|w| lower.contains(w))
     {
-        "TLS failure"
+        "TLS handshake failed"
+    } else if err.is_connect()
+        && err.url().is_some_and(|u| u.scheme() == "https")
+        && (lower.contains("eof") || lower.contains("reset"))
+    {
+        // Connected (a refused connect says so), then closed or reset before the handshake
+        // finished: the server refused the handshake.
+        "TLS handshake failed (the server closed the connection)"
     } else if err.is_connect() {
         "connect failed"
     } else if connection_closed(err) || lower.contains("closed") || lower.contains("reset") {
@@ -185,7 +204,7 @@ pub fn classify_transport_error(err: &reqwest::Error) -> AdapterError {
     } else {
         "request failed"
     };
-    AdapterError::Transient(format!("{what}: {chain}"))
+    format!("{what}: {chain}")
 }
 
 fn connection_closed(err: &reqwest::Error) -> bool {
@@ -535,9 +554,12 @@ mod tests {
             "{err:?}"
         );
 
-        // A TLS handshake against a peer that speaks no TLS.
+        // A TLS handshake against a peer that closes the connection: named as a TLS failure.
         let err = client.get(format!("https://{addr}/")).send().await.unwrap_err();
-        assert!(matches!(classify_transport_error(&err), AdapterError::Transient(_)));
+        assert!(
+            matches!(classify_transport_error(&err), AdapterError::Transient(m) if m.starts_with("TLS handshake failed")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

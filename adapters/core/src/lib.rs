@@ -9,8 +9,8 @@ pub mod redact;
 pub mod testkit;
 
 pub use http::{
-    build_client, classify_status, classify_transport_error, sha256_hex, ClientIdentity, HttpClientConfig,
-    HttpClientError,
+    build_client, classify_status, classify_transport_error, describe_transport_error, sha256_hex, ClientIdentity,
+    HttpClientConfig, HttpClientError,
 };
 pub use redact::{redact_identity_codes, redact_identity_codes_as, without_quoted_values};
 

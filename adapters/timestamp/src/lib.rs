@@ -268,7 +268,7 @@ impl TsaClient {
             .body(request.der.clone())
             .send()
             .await
-            .map_err(|e| TimestampError::Transport(e.to_string()))?;
+            .map_err(|e| TimestampError::Transport(portti_adapter_core::describe_transport_error(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(TimestampError::Status(status.as_u16()));
@@ -285,7 +285,7 @@ impl TsaClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| TimestampError::Transport(e.to_string()))?;
+            .map_err(|e| TimestampError::Transport(portti_adapter_core::describe_transport_error(&e)))?;
         self.trust.verify_reply(&body, &request)
     }
 }

@@ -3,7 +3,7 @@
 //! Headers: `Portti-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with the
 //! organisation's shared secret, and `Portti-Event-Id` = the exchange id, the same on every retry
 //! (the receiver's idempotency key). 2xx is success; 5xx, 408 and timeouts are transient; 429 and
-//! a 503 with `Retry-After` wait as asked; other 4xx are permanent.
+//! a 503 with `Retry-After` wait as asked; other 4xx, 401 included (no token to renew), are permanent.
 
 use hmac::{Hmac, Mac};
 use portti_adapter_core::{
@@ -101,7 +101,7 @@ impl Adapter for Webhook {
             let headers = response.headers().clone();
             let received = response.bytes().await.unwrap_or_default();
             if let Some(error) = classify_status(status, &headers, "") {
-                return Err(error);
+                return Err(refused_signature_is_permanent(error));
             }
             Ok(Reply {
                 upstream_id: None,
@@ -117,9 +117,35 @@ impl Adapter for Webhook {
     }
 }
 
+/// A webhook has no token to renew: a 401 means the receiver refuses the signature (the shared
+/// secrets differ), which no retry mends. Dead-lettered at once, saying so.
+fn refused_signature_is_permanent(error: AdapterError) -> AdapterError {
+    match error {
+        AdapterError::Reauthenticate(message) => AdapterError::Permanent(format!(
+            "{message}: the receiver refused the signature (is the shared secret the same on both sides?)"
+        )),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_401_is_permanent_and_says_why() {
+        let headers = reqwest::header::HeaderMap::new();
+        let error = classify_status(reqwest::StatusCode::UNAUTHORIZED, &headers, "").unwrap();
+        match refused_signature_is_permanent(error) {
+            AdapterError::Permanent(m) => assert!(m.starts_with("HTTP 401") && m.contains("signature"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let error = classify_status(reqwest::StatusCode::BAD_GATEWAY, &headers, "").unwrap();
+        assert!(matches!(
+            refused_signature_is_permanent(error),
+            AdapterError::Transient(_)
+        ));
+    }
 
     #[test]
     fn signature_covers_time_and_body() {

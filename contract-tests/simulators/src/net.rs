@@ -42,6 +42,66 @@ pub(crate) fn acceptor(cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>
     Ok(Arc::new(builder.build()))
 }
 
+/// A self-signed certificate (and its key) for `cn`, valid for `127.0.0.1` and `localhost`: a server
+/// certificate no client trusts, or a CA no client certificate chains to.
+pub(crate) fn self_signed(
+    cn: &str,
+) -> anyhow::Result<(openssl::x509::X509, openssl::pkey::PKey<openssl::pkey::Private>)> {
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(
+        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?.as_ref(),
+    )?)?;
+    let mut name = openssl::x509::X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", cn)?;
+    let name = name.build();
+    let mut cert = openssl::x509::X509Builder::new()?;
+    cert.set_version(2)?;
+    let mut serial = openssl::bn::BigNum::new()?;
+    serial.rand(64, openssl::bn::MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    cert.set_serial_number(&serial)?;
+    cert.set_subject_name(&name)?;
+    cert.set_issuer_name(&name)?;
+    cert.set_pubkey(&key)?;
+    cert.set_not_before(openssl::asn1::Asn1Time::days_from_now(0)?.as_ref())?;
+    cert.set_not_after(openssl::asn1::Asn1Time::days_from_now(30)?.as_ref())?;
+    cert.append_extension(BasicConstraints::new().ca().build()?)?;
+    let san = SubjectAlternativeName::new()
+        .ip("127.0.0.1")
+        .dns("localhost")
+        .build(&cert.x509v3_context(None, None))?;
+    cert.append_extension(san)?;
+    cert.sign(&key, openssl::hash::MessageDigest::sha256())?;
+    Ok((cert.build(), key))
+}
+
+/// An acceptor that presents a self-signed certificate (no client trusts it).
+pub(crate) fn untrusted_acceptor() -> anyhow::Result<Arc<SslAcceptor>> {
+    let (cert, key) = self_signed("untrusted simulator")?;
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    builder.set_certificate(&cert)?;
+    builder.set_private_key(&key)?;
+    Ok(Arc::new(builder.build()))
+}
+
+/// An acceptor with the real certificate that requires a client certificate from a CA of its own, which no
+/// client has: every client certificate is refused.
+pub(crate) fn refusing_acceptor(cert_pem: &Path, key_pem: &Path) -> anyhow::Result<Arc<SslAcceptor>> {
+    let (ca, _) = self_signed("a CA no client has")?;
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    builder.set_certificate_chain_file(cert_pem)?;
+    builder.set_private_key_file(key_pem, SslFiletype::PEM)?;
+    builder.check_private_key()?;
+    let mut store = openssl::x509::store::X509StoreBuilder::new()?;
+    store.add_cert(ca.clone())?;
+    builder.set_verify_cert_store(store.build())?;
+    let mut names = openssl::stack::Stack::new()?;
+    names.push(ca.subject_name().to_owned()?)?;
+    builder.set_client_ca_list(names);
+    builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    Ok(Arc::new(builder.build()))
+}
+
 /// Accept connections until `stop` changes, handing each to `on_connection` in a task of its own.
 pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, mut stop: watch::Receiver<bool>, on_connection: F)
 where

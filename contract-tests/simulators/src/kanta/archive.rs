@@ -388,6 +388,7 @@ mod tests {
             trust: signature::Trust::new(pems).unwrap(),
             max_body_bytes: config.max_body_bytes,
             cda_schema: with_schema.then(|| portti_xmlsec::Schema::from_file(schema::committed_schema()).unwrap()),
+            closing: tokio::sync::Notify::new(),
         }
     }
 

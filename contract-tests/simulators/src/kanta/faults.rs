@@ -11,6 +11,8 @@
 //! | [`FaultKind::Ack`] | `{"kind":"ack","typeCode":"AR","code":"SERVICE_BUSY"}` | a well-formed acknowledgement of that type with that one detail code (`typeCode` `AA`/`AE`/`AR`; `code` optional) — e.g. `AR` `SERVICE_BUSY`, `AR` `TEMPORARY_FAILURE`, or `AE` with a code the adapter does not know |
 //! | [`FaultKind::WrongTarget`] | `{"kind":"wrongTarget"}` | an acknowledgement whose `targetMessage` id is not the request's (`AA` when not processed; with `after`, the real acknowledgement with the id replaced) |
 //! | [`FaultKind::TlsFailure`] | `{"kind":"tlsFailure"}` | the next TLS handshakes fail: the server reads the ClientHello and closes the connection. Counts connections, not requests; `interaction` and `when` do not apply |
+//! | [`FaultKind::UntrustedServerCertificate`] | `{"kind":"untrustedServerCertificate"}` | the next handshakes present a self-signed server certificate no client trusts (an impostor, or a certificate renewed from the wrong CA). Connections, like `tlsFailure` |
+//! | [`FaultKind::RefuseClientCertificate`] | `{"kind":"refuseClientCertificate"}` | the next handshakes demand a client certificate from a CA nobody has: the real client certificate is refused with a TLS alert (a revoked or expired certificate, as the client sees it). Connections, like `tlsFailure` |
 //!
 //! Common fields: `interaction` (only requests whose root element is this interaction id), `count` (fire for
 //! the next N matching requests, then the fault is gone; absent = until cleared), `fraction` (0.0–1.0: fire for
@@ -63,6 +65,18 @@ pub enum FaultKind {
     },
     WrongTarget,
     TlsFailure,
+    UntrustedServerCertificate,
+    RefuseClientCertificate,
+}
+
+impl FaultKind {
+    /// Whether this fault is about TLS handshakes (connections) rather than requests.
+    pub fn is_handshake(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::TlsFailure | FaultKind::UntrustedServerCertificate | FaultKind::RefuseClientCertificate
+        )
+    }
 }
 
 impl FaultKind {
@@ -76,6 +90,8 @@ impl FaultKind {
             FaultKind::Ack { .. } => "ack",
             FaultKind::WrongTarget => "wrongTarget",
             FaultKind::TlsFailure => "tlsFailure",
+            FaultKind::UntrustedServerCertificate => "untrustedServerCertificate",
+            FaultKind::RefuseClientCertificate => "refuseClientCertificate",
         }
     }
 }
@@ -173,6 +189,14 @@ impl Fault {
     pub fn tls_failure() -> Self {
         Self::new(FaultKind::TlsFailure)
     }
+    /// Handshakes present a server certificate no client trusts.
+    pub fn untrusted_server_certificate() -> Self {
+        Self::new(FaultKind::UntrustedServerCertificate)
+    }
+    /// Handshakes refuse the client's certificate.
+    pub fn refuse_client_certificate() -> Self {
+        Self::new(FaultKind::RefuseClientCertificate)
+    }
     /// Only requests of this interaction id.
     pub fn on_interaction(mut self, interaction: impl Into<String>) -> Self {
         self.interaction = Some(interaction.into());
@@ -208,9 +232,10 @@ impl Fault {
                 Err("typeCode must be AA, AE or AR".into())
             }
             FaultKind::Ack { code: Some(code), .. } if code.trim().is_empty() => Err("code must not be empty".into()),
-            FaultKind::TlsFailure if self.interaction.is_some() || self.when == When::After => {
-                Err("tlsFailure applies to connections: no interaction, no when".into())
-            }
+            kind if kind.is_handshake() && (self.interaction.is_some() || self.when == When::After) => Err(format!(
+                "{} applies to connections: no interaction, no when",
+                kind.name()
+            )),
             _ => Ok(()),
         }
     }
@@ -268,16 +293,16 @@ impl Injected for Active {
 /// The request-level faults for a request of `interaction` in `phase` (TLS failures apply to connections).
 pub(crate) fn fire_all(active: &mut Vec<Active>, interaction: Option<&str>, phase: When) -> Fired<FaultKind> {
     crate::injection::fire_all(active, |a| {
-        !matches!(a.fault.kind, FaultKind::TlsFailure) && a.matches(interaction, phase) && a.fire()
+        !a.fault.kind.is_handshake() && a.matches(interaction, phase) && a.fire()
     })
 }
 
-/// Whether a TLS failure fires for a new connection.
-pub(crate) fn fire_tls(active: &mut Vec<Active>) -> bool {
+/// The handshake fault that fires for a new connection, if any (the first injected that fires).
+pub(crate) fn fire_tls(active: &mut Vec<Active>) -> Option<FaultKind> {
     let fired = active
         .iter_mut()
-        .filter(|a| matches!(a.fault.kind, FaultKind::TlsFailure) && a.fault.count != Some(0))
-        .any(|a| a.fire());
+        .filter(|a| a.fault.kind.is_handshake() && a.fault.count != Some(0))
+        .find_map(|a| a.fire().then(|| a.fault.kind.clone()));
     active.retain(|a| !a.exhausted());
     fired
 }
@@ -314,6 +339,8 @@ mod tests {
         assert!(Fault::status(200).check().is_err());
         assert!(Fault::ack("XX", None).check().is_err());
         assert!(Fault::tls_failure().on_interaction("X").check().is_err());
+        assert!(Fault::refuse_client_certificate().after_processing().check().is_err());
+        assert!(Fault::untrusted_server_certificate().times(1).check().is_ok());
         assert!(Fault::service_busy().check().is_ok());
     }
 
@@ -322,12 +349,15 @@ mod tests {
         let mut active = vec![
             Active::new(Fault::service_busy().on_interaction("A").times(1)),
             Active::new(Fault::tls_failure().times(1)),
+            Active::new(Fault::refuse_client_certificate().times(1)),
         ];
         assert!(fire_all(&mut active, Some("B"), When::Before).action.is_none());
         assert!(fire_all(&mut active, Some("A"), When::Before).action.is_some());
         assert!(fire_all(&mut active, Some("A"), When::Before).action.is_none());
-        assert!(fire_tls(&mut active));
-        assert!(!fire_tls(&mut active));
+        // Handshake faults fire per connection, in the order injected.
+        assert_eq!(fire_tls(&mut active), Some(FaultKind::TlsFailure));
+        assert_eq!(fire_tls(&mut active), Some(FaultKind::RefuseClientCertificate));
+        assert_eq!(fire_tls(&mut active), None);
         assert!(active.is_empty());
     }
 }

@@ -390,6 +390,8 @@ pub(crate) struct Sim {
     trust: signature::Trust,
     max_body_bytes: usize,
     cda_schema: Option<portti_xmlsec::Schema>,
+    /// Wakes every open connection to close it ([`Control::close_connections`]).
+    closing: tokio::sync::Notify,
 }
 
 impl Sim {
@@ -414,6 +416,13 @@ pub struct Control {
 impl Control {
     crate::injection::fault_controls! {
         /// Inject a fault (see [`faults`]). Panics on a fault that makes no sense.
+    }
+
+    /// Closes every open connection, as a restart or a certificate rotation of the server does: clients
+    /// connect and handshake anew, so the handshake faults (which fire per connection) reach them even when
+    /// they kept a connection alive.
+    pub fn close_connections(&self) {
+        self.sim.closing.notify_waiters();
     }
 
     /// Every archived document, oldest first.
@@ -480,11 +489,15 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
         !config.path.starts_with("/_simulator"),
         "the path must not be under /_simulator"
     );
-    let acceptor = crate::net::acceptor(
-        &config.tls.cert_pem,
-        &config.tls.key_pem,
-        Some(&config.tls.client_ca_pem),
-    )?;
+    let acceptors = Arc::new(server::Acceptors {
+        normal: crate::net::acceptor(
+            &config.tls.cert_pem,
+            &config.tls.key_pem,
+            Some(&config.tls.client_ca_pem),
+        )?,
+        untrusted_server: crate::net::untrusted_acceptor()?,
+        refusing_client: crate::net::refusing_acceptor(&config.tls.cert_pem, &config.tls.key_pem)?,
+    });
     let mut pems = Vec::new();
     for pem in &config.trusted_signers {
         pems.push(pem.read()?);
@@ -513,6 +526,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
         senders: config.senders,
         trust,
         max_body_bytes: config.max_body_bytes,
+        closing: tokio::sync::Notify::new(),
         cda_schema,
     });
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -520,7 +534,7 @@ pub async fn start(config: Config, listen: SocketAddr) -> anyhow::Result<Running
     let (shutdown, stop) = crate::net::stop_signal();
     tokio::spawn(server::serve(
         listener,
-        acceptor,
+        acceptors,
         control::router(sim.clone()),
         sim.clone(),
         stop,

@@ -22,31 +22,52 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+/// The TLS acceptors: the real one, and the broken ones the handshake faults use.
+pub struct Acceptors {
+    pub normal: Arc<SslAcceptor>,
+    /// Presents a self-signed server certificate.
+    pub untrusted_server: Arc<SslAcceptor>,
+    /// Trusts only a client CA no client certificate chains to.
+    pub refusing_client: Arc<SslAcceptor>,
+}
+
 pub async fn serve(
     listener: TcpListener,
-    acceptor: Arc<SslAcceptor>,
+    acceptors: Arc<Acceptors>,
     app: Router,
     sim: Arc<Sim>,
     stop: watch::Receiver<bool>,
 ) {
     let loop_stop = stop.clone();
     let on_connection = move |tcp: TcpStream| {
-        let (app, sim, stop, acceptor) = (app.clone(), sim.clone(), stop.clone(), acceptor.clone());
+        let (app, sim, stop, acceptors) = (app.clone(), sim.clone(), stop.clone(), acceptors.clone());
         async move {
-            if faults::fire_tls(&mut sim.lock().faults) {
-                fail_handshake(tcp).await;
-                return;
-            }
-            let Some(stream) = net::tls_accept(&acceptor, tcp).await else {
+            let fired = faults::fire_tls(&mut sim.lock().faults);
+            let acceptor = match fired {
+                Some(FaultKind::UntrustedServerCertificate) => &acceptors.untrusted_server,
+                Some(FaultKind::RefuseClientCertificate) => &acceptors.refusing_client,
+                Some(_) => {
+                    fail_handshake(tcp).await;
+                    return;
+                }
+                None => &acceptors.normal,
+            };
+            // With a broken acceptor the handshake fails (on one side or the other).
+            let Some(stream) = net::tls_accept(acceptor, tcp).await else {
                 return;
             };
             let cn = client_cn(stream.ssl());
-            net::serve_http1(
-                stream,
-                move |req| handle(app.clone(), sim.clone(), cn.clone(), req),
-                stop,
-            )
-            .await;
+            let closing = sim.clone();
+            let closed = closing.closing.notified();
+            tokio::select! {
+                _ = net::serve_http1(
+                    stream,
+                    move |req| handle(app.clone(), sim.clone(), cn.clone(), req),
+                    stop,
+                ) => {}
+                // Dropping the connection closes it.
+                _ = closed => {}
+            }
         }
     };
     net::accept_loop(listener, loop_stop, on_connection).await;
@@ -210,7 +231,10 @@ const SOAP_FAULT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Enve
 
 fn apply(sim: &Sim, action: FaultKind, reply: Option<Reply>, header: &Header) -> Result<Answer, DropConnection> {
     let reply = match action {
-        FaultKind::Latency { .. } | FaultKind::TlsFailure => unreachable!("not a request action"),
+        FaultKind::Latency { .. }
+        | FaultKind::TlsFailure
+        | FaultKind::UntrustedServerCertificate
+        | FaultKind::RefuseClientCertificate => unreachable!("not a request action"),
         FaultKind::DropConnection => return Err(DropConnection),
         FaultKind::Status {
             status,
