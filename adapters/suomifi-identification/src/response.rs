@@ -198,6 +198,16 @@ pub fn parse_login_response(
     expected_in_response_to: &str,
     now: DateTime<Utc>,
 ) -> Result<Login, SamlError> {
+    login_response(sp, idp, saml_response, expected_in_response_to, now).map_err(SamlError::redacted)
+}
+
+fn login_response(
+    sp: &SpConfig,
+    idp: &IdpMetadata,
+    saml_response: &str,
+    expected_in_response_to: &str,
+    now: DateTime<Utc>,
+) -> Result<Login, SamlError> {
     let bytes = decode_post(saml_response)?;
     let root = xml::parse(&bytes)?;
     if !root.is(NS_SAMLP, "Response") {
@@ -293,14 +303,17 @@ pub fn read_assertion_unverified(
     expected_in_response_to: &str,
     now: DateTime<Utc>,
 ) -> Result<Login, SamlError> {
-    let droot = xml::parse(decrypted)?;
-    if !droot.is(NS_SAMLP, "Response") {
-        return Err(SamlError::Malformed("the decrypted root is not samlp:Response".into()));
-    }
-    match find_all(&droot, NS_SAML, "Assertion").as_slice() {
-        [(_, assertion)] => read_assertion(sp, idp, assertion, expected_in_response_to, now, 0),
-        _ => Err(SamlError::Malformed("not exactly one assertion".into())),
-    }
+    let read = || {
+        let droot = xml::parse(decrypted)?;
+        if !droot.is(NS_SAMLP, "Response") {
+            return Err(SamlError::Malformed("the decrypted root is not samlp:Response".into()));
+        }
+        match find_all(&droot, NS_SAML, "Assertion").as_slice() {
+            [(_, assertion)] => read_assertion(sp, idp, assertion, expected_in_response_to, now, 0),
+            _ => Err(SamlError::Malformed("not exactly one assertion".into())),
+        }
+    };
+    read().map_err(SamlError::redacted)
 }
 
 fn decryption_error(e: portti_xmlsec::XmlSecError) -> SamlError {
