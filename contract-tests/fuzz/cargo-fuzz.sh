@@ -6,7 +6,8 @@
 # timeout. The stable toolchain is told to accept cargo-fuzz's nightly flags (RUSTC_BOOTSTRAP=1).
 # New inputs go to targets/corpus/TARGET and findings to targets/artifacts/TARGET (both ignored
 # by git); the build stays in targets/target. Reproduce a finding with
-#   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir contract-tests/fuzz/targets -a TARGET FILE
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir contract-tests/fuzz/targets \
+#     --target-dir contract-tests/fuzz/targets/target -a TARGET FILE   (--features gateway: csv_import)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-20}"
