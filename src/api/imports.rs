@@ -146,14 +146,8 @@ pub async fn contact_centre(
     require(&caller, Scope::CasesWrite)?;
     let request_hash = digest(&body);
     let now = Utc::now();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(body.as_ref());
-    let header = reader
-        .headers()
-        .map_err(|e| ApiError::Invalid(vec![InvalidField::parameter("header", format!("unreadable: {e}"))]))?
-        .clone();
+    let mut rows = ContactCentreRows::new(body.as_ref())?;
+    let header = rows.header().clone();
     let column = |name: &str| header.iter().position(|h| h.trim() == name);
     let missing: Vec<InvalidField> = REQUIRED
         .iter()
@@ -178,27 +172,14 @@ pub async fn contact_centre(
     let mut summary = ImportSummary::default();
     let mut prepared = Vec::new();
     let mut denied: Vec<AuditEvent> = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
-                summary.rejected.push(RejectedRow {
-                    line,
-                    call_id: None,
-                    errors: vec![row_error(
-                        "/",
-                        format!("not a readable CSV row: {}", csv_error_kind(&e)),
-                    )],
-                });
-                // An I/O or UTF-8 error leaves the reader past the row; carry on with the next.
+    while let Some((line, read)) = rows.next_row() {
+        let record = match read {
+            Ok(record) => record,
+            Err(unreadable) => {
+                summary.rejected.push(unreadable);
                 continue;
             }
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(line);
+        };
         match prepare(&state, &caller, &columns, &record, line, now) {
             Ok(row) => {
                 if !caller.acts_for(row.case.owner()) {
@@ -258,6 +239,103 @@ pub async fn contact_centre(
     }
     let body = serde_json::to_vec(&summary).map_err(|_| ApiError::Internal)?;
     Ok(super::idempotency::json_response(StatusCode::OK, body))
+}
+
+/// The rows of a contact centre export as the CSV reader takes them, each with the line of the
+/// body where it starts (the header is line 1), before any field is looked at. Public for the
+/// fuzz target `csv_import`.
+pub struct ContactCentreRows<'a> {
+    reader: csv::Reader<&'a [u8]>,
+    header: csv::StringRecord,
+    lines: LineCounter<'a>,
+    record: csv::StringRecord,
+}
+
+impl<'a> ContactCentreRows<'a> {
+    /// Reads the header row; an unreadable one is a `422` naming the `header` parameter.
+    pub fn new(body: &'a [u8]) -> Result<Self, ApiError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(body);
+        let header = reader
+            .headers()
+            .map_err(|e| ApiError::Invalid(vec![InvalidField::parameter("header", format!("unreadable: {e}"))]))?
+            .clone();
+        Ok(Self {
+            reader,
+            header,
+            lines: LineCounter {
+                data: body,
+                at: 0,
+                line: 1,
+            },
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    pub fn header(&self) -> &csv::StringRecord {
+        &self.header
+    }
+
+    /// The next row and its line, or the line of a row that cannot be read with why; `None` at
+    /// the end. An I/O or UTF-8 error leaves the reader past the row, so reading carries on.
+    pub fn next_row(&mut self) -> Option<(u64, Result<csv::StringRecord, RejectedRow>)> {
+        let before = self.reader.position().byte();
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let start = self.record.position().map_or(before, |p| p.byte());
+                let line = self.lines.line_at(start as usize);
+                Some((line, Ok(self.record.clone())))
+            }
+            Err(e) => {
+                let start = e.position().map_or(before, |p| p.byte());
+                let line = self.lines.line_at(start as usize);
+                Some((
+                    line,
+                    Err(RejectedRow {
+                        line,
+                        call_id: None,
+                        errors: vec![row_error(
+                            "/",
+                            format!("not a readable CSV row: {}", csv_error_kind(&e)),
+                        )],
+                    }),
+                ))
+            }
+        }
+    }
+}
+
+/// Lines counted the way the CSV reader ends them: at `\r\n`, a lone `\r` or a lone `\n`.
+/// (The reader's own `Position::line` counts only `\n`, so every row of a file with old Mac
+/// line ends was "line 1".)
+struct LineCounter<'a> {
+    data: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    /// The line of the row the reader started reading at byte `offset`: past the blank lines
+    /// the reader skips before it (its position is where it started looking). Offsets must not
+    /// decrease from one call to the next.
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let mut offset = offset.min(self.data.len());
+        while offset < self.data.len() && matches!(self.data[offset], b'\r' | b'\n') {
+            offset += 1;
+        }
+        while self.at < offset {
+            match self.data[self.at] {
+                b'\r' => self.line += 1,
+                b'\n' if self.at == 0 || self.data[self.at - 1] != b'\r' => self.line += 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        self.line
+    }
 }
 
 fn csv_error_kind(e: &csv::Error) -> String {

@@ -238,3 +238,36 @@ async fn the_body_must_be_csv_with_every_column_and_the_scope_is_needed() {
         body.to_string().chars().take(300).collect::<String>()
     );
 }
+
+fn lines(body: &[u8]) -> Vec<(u64, Option<String>)> {
+    let mut rows = super::ContactCentreRows::new(body).unwrap();
+    std::iter::from_fn(|| rows.next_row())
+        .map(|(line, read)| (line, read.ok().and_then(|r| r.get(0).map(str::to_owned))))
+        .collect()
+}
+
+#[test]
+fn lines_are_counted_at_every_line_end_the_reader_takes() {
+    // Found by the fuzz target csv_import: with `\r` line ends every row was "line 1", and
+    // a row after a quoted field spanning lines was off by the line ends inside it.
+    for end in ["\n", "\r\n", "\r"] {
+        let body = format!("call_id{end}a{end}b{end}\"c{end}c\"{end}{end}d{end}");
+        let expected = [
+            (2, Some("a".to_string())),
+            (3, Some("b".to_string())),
+            (4, Some(format!("c{end}c"))),
+            (7, Some("d".to_string())),
+        ];
+        assert_eq!(lines(body.as_bytes()), expected, "{end:?}");
+    }
+    // Mixed line ends, and a blank line the reader skips.
+    assert_eq!(
+        lines(b"call_id\r\na\rb\n\r\nc\r\n"),
+        [(2, Some("a".into())), (3, Some("b".into())), (5, Some("c".into()))]
+    );
+    // An unreadable row keeps its line and reading carries on.
+    assert_eq!(
+        lines(b"call_id\ra\r\xff\rc"),
+        [(2, Some("a".into())), (3, None), (4, Some("c".into()))]
+    );
+}

@@ -40,6 +40,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
+pub use imports::{ContactCentreRows, RejectedRow, RowError};
 pub use openapi::ApiDoc;
 
 pub struct AppState {

@@ -109,8 +109,13 @@ pub fn detail_class(code: &str) -> Option<DetailClass> {
 }
 
 /// Reads an acknowledgement. Detail codes of other code systems than `detail_code_system` are
-/// kept without their code.
+/// kept without their code. Anything shaped like an identity code is redacted from the detail
+/// codes, display names and texts, and from the error (which may quote names from the body).
 pub fn parse_ack(body: &[u8], detail_code_system: &str) -> Result<Acknowledgement, String> {
+    read_ack(body, detail_code_system).map_err(|why| redact_identity_codes(&why))
+}
+
+fn read_ack(body: &[u8], detail_code_system: &str) -> Result<Acknowledgement, String> {
     let root = parse(body)?;
     if !root.is(NS_HL7, ACK_ROOT) {
         return Err(format!(
@@ -141,7 +146,7 @@ pub fn parse_ack(body: &[u8], detail_code_system: &str) -> Result<Acknowledgemen
                 code: code
                     .filter(|_| own_system)
                     .and_then(|c| c.attr("code"))
-                    .map(str::to_owned),
+                    .map(redact_identity_codes),
                 display_name: code.and_then(|c| c.attr("displayName")).map(redact_identity_codes),
                 text: detail
                     .child("text")
@@ -423,6 +428,25 @@ mod tests {
         assert_eq!(parsed.details[0].code.as_deref(), Some("INFO"));
         assert_eq!(parsed.details[0].type_code.as_deref(), Some("E"));
         assert_eq!(parsed.details[0].text.as_deref(), Some("about [identity code]"));
+    }
+
+    #[test]
+    fn an_identity_code_in_a_detail_code_is_redacted() {
+        // Found by the fuzz target kanta_ack: the code went into the error as sent.
+        let body = ack("AE", &[("131052-308T", SYSTEM)], "");
+        let Err(AdapterError::Permanent(why)) = run(&body) else {
+            panic!("AE is permanent")
+        };
+        assert!(!why.contains("131052-308T"), "{why}");
+        assert!(why.contains("[identity code]"), "{why}");
+        let parsed = parse_ack(&body, SYSTEM).unwrap();
+        assert_eq!(parsed.details[0].code.as_deref(), Some("[identity code]"));
+        // Names the body chooses that end up in an error are redacted too.
+        let other_root = String::from_utf8(ack("AA", &[], ""))
+            .unwrap()
+            .replace("xmlns=\"urn:hl7-org:v3\"", "xmlns=\"urn:131052-308T\"");
+        let why = parse_ack(other_root.as_bytes(), SYSTEM).unwrap_err();
+        assert!(!why.contains("131052-308T"), "{why}");
     }
 
     #[test]

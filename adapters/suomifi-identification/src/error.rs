@@ -90,6 +90,42 @@ impl SamlError {
         }
     }
 
+    /// The same error with anything shaped like a personal identity code redacted from its
+    /// texts, which may quote names, attribute values or URIs from the message. Every public
+    /// function that reads a message returns its errors through this (found by the fuzz targets
+    /// saml_response and saml_assertion).
+    pub fn redacted(self) -> SamlError {
+        let r = |s: String| portti_adapter_core::redact_identity_codes(&s);
+        match self {
+            SamlError::Malformed(s) => SamlError::Malformed(r(s)),
+            SamlError::Unsigned(s) => SamlError::Unsigned(r(s)),
+            SamlError::InvalidSignature(s) => SamlError::InvalidSignature(r(s)),
+            SamlError::Wrapping(s) => SamlError::Wrapping(r(s)),
+            SamlError::WeakAlgorithm(s) => SamlError::WeakAlgorithm(r(s)),
+            SamlError::DecryptionFailed(s) => SamlError::DecryptionFailed(r(s)),
+            SamlError::WrongIssuer(s) => SamlError::WrongIssuer(r(s)),
+            SamlError::WrongDestination(s) => SamlError::WrongDestination(r(s)),
+            SamlError::WrongRecipient(s) => SamlError::WrongRecipient(r(s)),
+            SamlError::Expired(s) => SamlError::Expired(r(s)),
+            SamlError::NotYetValid(s) => SamlError::NotYetValid(r(s)),
+            SamlError::StatusNotSuccess { status, second_level } => SamlError::StatusNotSuccess {
+                status: r(status),
+                second_level: second_level.map(r),
+            },
+            SamlError::InsufficientLoa(s) => SamlError::InsufficientLoa(r(s)),
+            SamlError::InvalidRelayState(s) => SamlError::InvalidRelayState(r(s)),
+            SamlError::Config(s) => SamlError::Config(r(s)),
+            e @ (SamlError::Doctype
+            | SamlError::TooLarge(_)
+            | SamlError::UntrustedKey
+            | SamlError::DuplicateId
+            | SamlError::UnencryptedAssertion
+            | SamlError::WrongAudience
+            | SamlError::UnknownInResponseTo
+            | SamlError::MissingNameId) => e,
+        }
+    }
+
     /// The user cancelled (or failed) the authentication at the IdP: Suomi.fi answers with
     /// `Requester`/`Responder` and the second-level `AuthnFailed`.
     pub fn is_authn_failed(&self) -> bool {

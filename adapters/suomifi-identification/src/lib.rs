@@ -45,6 +45,8 @@ pub use logout::{
     logout_request_redirect, logout_response_redirect, parse_logout_request, parse_logout_response, LogoutRequest,
 };
 pub use metadata::{sp_metadata, IdpMetadata, FINNISH_AUTH_METHOD, NAMEID_TRANSIENT};
+#[cfg(feature = "fuzzing")]
+pub use response::read_assertion_unverified;
 pub use response::{attr, parse_login_response, EidasPerson, Login};
 
 /// Namespace URIs used in the messages.

@@ -120,6 +120,15 @@ pub fn parse_logout_response(
     idp: &IdpMetadata,
     expected_request_id: &str,
 ) -> Result<(), SamlError> {
+    logout_response(sp, query_string, idp, expected_request_id).map_err(SamlError::redacted)
+}
+
+fn logout_response(
+    sp: &SpConfig,
+    query_string: &str,
+    idp: &IdpMetadata,
+    expected_request_id: &str,
+) -> Result<(), SamlError> {
     let msg = verify_redirect(query_string, Param::SamlResponse, &idp.signing_certificates)?;
     let root = xml::parse(&msg.xml)?;
     check_root(&root, "LogoutResponse", sp, idp)?;
@@ -133,6 +142,15 @@ pub fn parse_logout_response(
 /// trusted IdP key, Destination, Issuer, NotOnOrAfter (with the clock skew), a NameID. Answer
 /// with [`logout_response_redirect`] after ending the matching sessions.
 pub fn parse_logout_request(
+    sp: &SpConfig,
+    query_string: &str,
+    idp: &IdpMetadata,
+    now: DateTime<Utc>,
+) -> Result<LogoutRequest, SamlError> {
+    logout_request(sp, query_string, idp, now).map_err(SamlError::redacted)
+}
+
+fn logout_request(
     sp: &SpConfig,
     query_string: &str,
     idp: &IdpMetadata,

@@ -198,6 +198,16 @@ pub fn parse_login_response(
     expected_in_response_to: &str,
     now: DateTime<Utc>,
 ) -> Result<Login, SamlError> {
+    login_response(sp, idp, saml_response, expected_in_response_to, now).map_err(SamlError::redacted)
+}
+
+fn login_response(
+    sp: &SpConfig,
+    idp: &IdpMetadata,
+    saml_response: &str,
+    expected_in_response_to: &str,
+    now: DateTime<Utc>,
+) -> Result<Login, SamlError> {
     let bytes = decode_post(saml_response)?;
     let root = xml::parse(&bytes)?;
     if !root.is(NS_SAMLP, "Response") {
@@ -278,6 +288,32 @@ pub fn parse_login_response(
         now,
         verified.trusted_cert_index,
     )
+}
+
+/// **For the fuzz target `saml_assertion` only** (cargo feature `fuzzing`; never enable it in
+/// the gateway): reads the one assertion of a decrypted `samlp:Response` as if its signature had
+/// verified with the IdP's first certificate, so that a fuzzer reaches the checks that follow the
+/// signature, which it cannot forge. Everything after step 6 of [`parse_login_response`] is the
+/// same code.
+#[cfg(feature = "fuzzing")]
+pub fn read_assertion_unverified(
+    sp: &SpConfig,
+    idp: &IdpMetadata,
+    decrypted: &[u8],
+    expected_in_response_to: &str,
+    now: DateTime<Utc>,
+) -> Result<Login, SamlError> {
+    let read = || {
+        let droot = xml::parse(decrypted)?;
+        if !droot.is(NS_SAMLP, "Response") {
+            return Err(SamlError::Malformed("the decrypted root is not samlp:Response".into()));
+        }
+        match find_all(&droot, NS_SAML, "Assertion").as_slice() {
+            [(_, assertion)] => read_assertion(sp, idp, assertion, expected_in_response_to, now, 0),
+            _ => Err(SamlError::Malformed("not exactly one assertion".into())),
+        }
+    };
+    read().map_err(SamlError::redacted)
 }
 
 fn decryption_error(e: portti_xmlsec::XmlSecError) -> SamlError {

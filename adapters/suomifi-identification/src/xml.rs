@@ -96,8 +96,13 @@ pub fn parse(bytes: &[u8]) -> Result<Element, SamlError> {
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    // quick-xml's messages quote the document (tag names, and past a mismatched end tag whole
+    // stretches of content, which in a decrypted assertion is personal data): keep only their
+    // kind, the part before the first colon.
     let malformed = |position: u64, e: &dyn std::fmt::Display| {
-        SamlError::Malformed(format!("not well-formed XML after byte {position}: {e}"))
+        let message = e.to_string();
+        let kind = message.split(':').next().unwrap_or_default().trim();
+        SamlError::Malformed(format!("not well-formed XML after byte {position}: {kind}"))
     };
     loop {
         let position = reader.buffer_position();

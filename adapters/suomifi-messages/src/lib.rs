@@ -601,20 +601,9 @@ impl SuomifiMessages {
             return Err(raw.error());
         }
         let json = raw.json("events")?;
-        let events = json
-            .get("events")
-            .and_then(Value::as_array)
-            .ok_or_else(|| AdapterError::Transient("events answer without events".into()))?;
-        let events: Vec<Value> = events.iter().map(map_event).collect();
-        // Absent (against the spec): ask again from the same place rather than skip anything.
-        let next = json
-            .get("continuationToken")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or(continuation);
         Ok(Reply {
             upstream_id: None,
-            body: json!({ "events": events, "continuation_token": next }),
+            body: events_page(&json, continuation)?,
             request_digest: None,
             response_digest: Some(sha256_hex(&raw.body)),
         })
@@ -798,6 +787,24 @@ fn parse_payload<T: DeserializeOwned>(operation: &Operation) -> Result<T, Adapte
 /// part, then anything still shaped like an identity code.
 fn without_values(message: &str) -> String {
     validate::redact_identity_codes(&portti_adapter_core::without_quoted_values(message))
+}
+
+/// One page of `GET /v2/events` (its JSON body) → `{"events": [...], "continuation_token": ...}`,
+/// each event mapped by [`map_event`]. `continuation` is the token the page was asked with: an
+/// answer without a token (against the spec) asks again from the same place rather than skip
+/// anything. Public for the fuzz target `suomifi_events`.
+pub fn events_page(json: &Value, continuation: Option<String>) -> Result<Value, AdapterError> {
+    let events = json
+        .get("events")
+        .and_then(Value::as_array)
+        .ok_or_else(|| AdapterError::Transient("events answer without events".into()))?;
+    let events: Vec<Value> = events.iter().map(map_event).collect();
+    let next = json
+        .get("continuationToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(continuation);
+    Ok(json!({ "events": events, "continuation_token": next }))
 }
 
 /// One `GetV2Event` → `{message_id, external_id?, kind, type, time}`.

@@ -503,3 +503,30 @@ fn error_messages_carry_no_identity_codes() {
     assert_eq!(err.reason(), "malformed");
     assert!(!err.to_string().contains(testkit::DEMO_IDENTITY_CODE), "{err}");
 }
+
+#[test]
+fn errors_never_quote_an_identity_code() {
+    // Found by the fuzz targets saml_response and saml_assertion: the XML parser's messages
+    // quoted the document, and errors quote Destination, Recipient and the like as sent.
+    let mut b = builder();
+    b.destination = "https://evil.example/acs?who=131052-308T".into();
+    let e = accept(&b).unwrap_err();
+    assert_eq!(e.reason(), "wrong_destination");
+    assert!(!e.to_string().contains("131052-308T"), "{e}");
+
+    let mut b = builder();
+    b.recipient = "https://evil.example/131052-308T".into();
+    let e = accept(&b).unwrap_err();
+    assert_eq!(e.reason(), "wrong_recipient");
+    assert!(!e.to_string().contains("131052-308T"), "{e}");
+
+    let mangled = String::from_utf8(builder().build()).unwrap().replacen(
+        "</saml2p:Response>",
+        "</saml2p:Resp131052-308Tonse>",
+        1,
+    );
+    let e = accept_xml(mangled.as_bytes()).unwrap_err();
+    assert_eq!(e.reason(), "malformed");
+    assert!(!e.to_string().contains("131052-308T"), "{e}");
+    assert!(!e.to_string().contains("Resp"), "{e}");
+}
