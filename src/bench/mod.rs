@@ -59,6 +59,19 @@ fn case_body(n: u64) -> String {
     body.to_string()
 }
 
+/// CPU seconds used so far by every process of this machine named `postgres` (the server and
+/// its backends; a backend that exited takes its time with it, so runs keep connections open).
+fn local_postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "postgres"))
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// User plus system CPU seconds the process has used so far.
 fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -273,6 +286,11 @@ pub struct ReplicaPhase {
     pub rows_written_per_intake: f64,
     /// Batches that found the audit chain's lock held by another replica, per accepted case.
     pub chain_lock_waits_per_intake: f64,
+    /// CPU time of all the gateways per accepted case (measured phase).
+    pub gateway_cpu_us: f64,
+    /// CPU time of this machine's PostgreSQL processes per accepted case (measured phase; 0
+    /// when the server runs elsewhere).
+    pub database_cpu_us: f64,
     pub errors: u64,
 }
 
@@ -301,6 +319,8 @@ impl fmt::Display for ReplicasReport {
                 "{prefix}_chain_lock_waits_per_intake: {:.3}",
                 phase.chain_lock_waits_per_intake
             )?;
+            writeln!(f, "{prefix}_gateway_cpu_us: {:.0}", phase.gateway_cpu_us)?;
+            writeln!(f, "{prefix}_database_cpu_us: {:.0}", phase.database_cpu_us)?;
             writeln!(f, "{prefix}_errors: {}", phase.errors)?;
         }
         writeln!(
@@ -369,7 +389,14 @@ async fn replica_phase(
     };
     let before = database_work(&database.url).await?;
     let (warm, _) = load::drive(concurrency, Duration::from_secs(2), &intake).await;
+    let cpu = || {
+        let gateways: f64 = gateways.iter().map(|g| cpu_seconds(g.pid)).sum();
+        (gateways, local_postgres_cpu_seconds())
+    };
+    let cpu_before = cpu();
     let (measured, errors) = load::drive(concurrency, duration, &intake).await;
+    let cpu_after = cpu();
+    let per_intake_us = |seconds: f64| seconds * 1e6 / measured.len().max(1) as f64;
     let mut lock_waits = 0.0;
     for gateway in &gateways {
         lock_waits += scrape(&gateway.client, &gateway.base, "portti_store_chain_lock_waits").await?;
@@ -387,6 +414,8 @@ async fn replica_phase(
         transactions_per_intake: (after.0 - before.0) as f64 / intakes,
         rows_written_per_intake: (after.1 - before.1) as f64 / intakes,
         chain_lock_waits_per_intake: lock_waits / intakes,
+        gateway_cpu_us: per_intake_us(cpu_after.0 - cpu_before.0),
+        database_cpu_us: per_intake_us(cpu_after.1 - cpu_before.1),
         errors,
     })
 }
