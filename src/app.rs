@@ -109,7 +109,11 @@ async fn tsa(config: &Config) -> anyhow::Result<(Option<portti_timestamp::TsaCli
     let (key, cert) = (std::fs::read(&key_path)?, std::fs::read(&cert_path)?);
     let simulator = tsa_simulator::start_with(config.sandbox_services.tsa_listen, key, cert.clone()).await?;
     let trust = portti_timestamp::Trust::from_pem(&cert)?;
-    let client = portti_timestamp::TsaClient::new(&simulator.url(), trust, timeout(10_000))?;
+    let client = portti_timestamp::TsaClient::new(
+        &simulator.url(),
+        trust,
+        timeout(config.sandbox_services.client_timeout_ms),
+    )?;
     Ok((Some(client), Some(simulator)))
 }
 
@@ -281,7 +285,10 @@ async fn ptv(config: &Config, adapters: &mut Adapters) -> anyhow::Result<Option<
     let simulator = ptv_simulator::start(ptv_simulator::Config::sandbox(), config.sandbox_services.ptv_listen).await?;
     let adapter = Arc::new(portti_ptv::Ptv::new(portti_ptv::PtvConfig {
         base_url: simulator.base_url(),
-        http: Default::default(),
+        http: portti_adapter_core::HttpClientConfig {
+            request_timeout: std::time::Duration::from_millis(config.sandbox_services.client_timeout_ms),
+            ..Default::default()
+        },
     })?);
     for m in &config.sandbox_services.ptv_municipalities {
         adapters.insert(m, adapter.clone());
@@ -438,6 +445,7 @@ async fn identification(
         token_ttl_s: 900,
         session_ttl_s: 8 * 3600,
         request_ttl_s: 600,
+        metadata_timeout_ms: config.sandbox_services.client_timeout_ms,
     };
     let source = MetadataSource::Url(settings.idp_metadata.clone());
     let identification = Identification::new(

@@ -144,6 +144,9 @@ pub struct SandboxServices {
     pub ptv_listen: SocketAddr,
     /// Municipalities whose services the sandbox syncs from the simulator.
     pub ptv_municipalities: Vec<String>,
+    /// The deadline of the gateway's calls to the sandbox's PTV, TSA and IdP-metadata
+    /// simulators (real services take theirs from their own settings); tests shorten it.
+    pub client_timeout_ms: u64,
 }
 
 impl Default for SandboxServices {
@@ -161,6 +164,7 @@ impl Default for SandboxServices {
             identification_return_origins: vec!["http://localhost:3000".into()],
             ptv_listen: "127.0.0.1:8097".parse().expect("valid address"),
             ptv_municipalities: ["853", "202", "734"].map(String::from).to_vec(),
+            client_timeout_ms: 10_000,
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct IdentificationSettings {
     /// How long a login may take at the IdP.
     #[serde(default = "default_request_ttl")]
     pub request_ttl_s: u64,
+    /// The deadline of one fetch of the IdP's metadata.
+    #[serde(default = "default_metadata_timeout")]
+    pub metadata_timeout_ms: u64,
 }
 
 fn default_loa() -> Vec<String> {
@@ -69,6 +72,10 @@ fn default_session_ttl() -> u64 {
 }
 fn default_request_ttl() -> u64 {
     600
+}
+
+fn default_metadata_timeout() -> u64 {
+    10_000
 }
 
 /// Where the IdP metadata comes from.
@@ -119,7 +126,9 @@ impl Identification {
             sign_metadata: true,
         };
         sp.check()?;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.metadata_timeout_ms))
+            .build()?;
         let idp = load_metadata(&http, &source, metadata_trust.as_deref()).await?;
         Ok(Identification {
             sp,

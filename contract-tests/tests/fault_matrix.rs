@@ -30,6 +30,10 @@ const TOO_SLOW: Duration = Duration::from_millis(1_500);
 const IDENTITY_CODE: &str = "010594Y9032";
 /// How a call that outlived its deadline is named (by the broker, or by the HTTP client).
 const TIMED_OUT: &str = "deadline|timed out";
+/// The deadline of the scheduled jobs' calls in `scheduled_jobs_under_every_fault`, and a
+/// latency beyond it.
+const JOB_CALL_DEADLINE: Duration = Duration::from_millis(2_000);
+const TOO_SLOW_FOR_JOBS: Duration = Duration::from_millis(3_500);
 
 struct Gw {
     base: String,
@@ -606,6 +610,8 @@ async fn job_case(jobs: &Jobs, job: &str, name: &str, cause: &str, clear: impl F
 async fn scheduled_jobs_under_every_fault() {
     let gw = start(|config, _| {
         config.sandbox_services.ptv_municipalities = vec!["853".into()];
+        // The jobs' calls to the PTV, TSA and IdP simulators give up after this.
+        config.sandbox_services.client_timeout_ms = JOB_CALL_DEADLINE.as_millis() as u64;
     })
     .await;
 
@@ -618,12 +624,8 @@ async fn scheduled_jobs_under_every_fault() {
         ("429", ptv::Fault::too_many_requests(1), "rate limited"),
         ("connection dropped", ptv::Fault::drop_connection(), "connection closed"),
         ("malformed body", ptv::Fault::malformed_json(), ""),
-        ("timeout", ptv::Fault::latency(Duration::from_secs(12)), "timed out"),
+        ("timeout", ptv::Fault::latency(TOO_SLOW_FOR_JOBS), TIMED_OUT),
     ] {
-        if name == "timeout" {
-            // The catalogue client's own deadline is 10 s; not worth the wait in every run.
-            continue;
-        }
         gw.ptv.inject(fault.on_path(list));
         job_case(&gw.jobs, portti::jobs::PTV_SERVICES, name, cause, || {
             gw.ptv.clear_faults()
@@ -643,6 +645,7 @@ async fn scheduled_jobs_under_every_fault() {
         ("connection dropped", tsa::Fault::DropConnection, "connection closed"),
         ("malformed body", tsa::Fault::MalformedReply, "timestamp"),
         ("a token for other data", tsa::Fault::WrongImprint, "imprint"),
+        ("timeout", tsa::Fault::Latency(TOO_SLOW_FOR_JOBS), TIMED_OUT),
     ] {
         // Something new in the trail to checkpoint.
         gw.new_case().await;
@@ -665,6 +668,7 @@ async fn scheduled_jobs_under_every_fault() {
                 idp::Fault::metadata_signed_by_unknown_key(),
                 "sign",
             ),
+            ("timeout", idp::Fault::latency(TOO_SLOW_FOR_JOBS), TIMED_OUT),
         ] {
             control.inject(fault.on_path(path));
             job_case(&gw.jobs, portti::jobs::IDENTIFICATION_METADATA, name, cause, || {
