@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{messages_config, send_until, wait_until_succeeded, Gateway};
+use common::{messages_config, messages_simulator, send_until, wait_until_succeeded, Gateway};
 use portti::auth::Scope;
-use portti_simulators::suomifi_messages::{self as simulator, Account, Fault};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,18 +15,9 @@ const CRASHES: usize = 10;
 const SENDERS: usize = 4;
 
 async fn ten_crashes_under_load(database_url: Option<&str>) {
-    let account = Account {
-        username: "portti-853".into(),
-        password: format!("{}-853", simulator::SANDBOX_PASSWORD),
-    };
-    let mut sim_config = simulator::Config::sandbox();
-    sim_config.accounts = vec![account.clone()];
-    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let control = sim.control();
     // Slow answers keep many sends in flight when the gateway dies.
-    control.inject(Fault::latency(Duration::from_millis(40)).on_path("/v2/messages"));
+    let (sim, account) = messages_simulator(Some(Duration::from_millis(40))).await;
+    let control = sim.control();
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("portti.password"), &account.password).unwrap();

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{messages_config, send_until, wait_until_succeeded, Gateway};
+use common::{messages_config, messages_simulator, send_until, wait_until_succeeded, Gateway};
 use portti::auth::Scope;
-use portti_simulators::suomifi_messages::{self as simulator, Account};
+use portti_simulators::suomifi_messages as simulator;
 use portti_simulators::tcp_link::TcpLink;
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -87,15 +87,7 @@ async fn without_its_database_the_gateway_answers_503_and_recovers_by_itself() {
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(link.addr().port())).unwrap();
 
-    let account = Account {
-        username: "portti-853".into(),
-        password: format!("{}-853", simulator::SANDBOX_PASSWORD),
-    };
-    let mut sim_config = simulator::Config::sandbox();
-    sim_config.accounts = vec![account.clone()];
-    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, account) = messages_simulator(None).await;
     let control = sim.control();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("portti.password"), &account.password).unwrap();

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{messages_config, send_until, wait_until_succeeded, Gateway};
+use common::{messages_config, messages_simulator, send_until, wait_until_succeeded, Gateway};
 use portti::auth::Scope;
 use portti::store::{Store, StoreConfig};
-use portti_simulators::suomifi_messages::{self as simulator, Account, Fault};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,17 +35,8 @@ async fn three_replicas_deliver_everything_once_when_one_dies() {
     let Some(database) = portti::store::testing::TestDatabase::create().await else {
         return;
     };
-    let account = Account {
-        username: "portti-853".into(),
-        password: format!("{}-853", simulator::SANDBOX_PASSWORD),
-    };
-    let mut sim_config = simulator::Config::sandbox();
-    sim_config.accounts = vec![account.clone()];
-    let sim = simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, account) = messages_simulator(Some(Duration::from_millis(40))).await;
     let control = sim.control();
-    control.inject(Fault::latency(Duration::from_millis(40)).on_path("/v2/messages"));
 
     let dirs: Vec<_> = (0..REPLICAS).map(|_| tempfile::tempdir().unwrap()).collect();
     for dir in &dirs {

@@ -82,3 +82,28 @@ where
     });
     rx.await.expect("the gateway started")
 }
+
+/// POSTs `body` as JSON to the gateway at `base` with a bearer token: the status and the JSON
+/// answer (`null` when there is none).
+pub async fn post_json(base: &str, token: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or_default())
+}
+
+/// GETs `path` from the gateway at `base` with a bearer token: the status and the JSON answer
+/// (`null` when there is none).
+pub async fn get_json(base: &str, token: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or_default())
+}

@@ -13,7 +13,7 @@ use portti::auth::{sandbox, Scope};
 use portti::broker::ServicePolicy;
 use portti::config::Config;
 use portti::jobs::Jobs;
-use portti_contract_tests::{fast_broker, run_gateway, sandbox_config};
+use portti_contract_tests::{fast_broker, get_json, post_json, run_gateway, sandbox_config};
 use portti_simulators::{
     kanta, oda, ptv, suomifi_identification as idp, suomifi_mandates as mandates, suomifi_messages as messages, tsa,
 };
@@ -115,24 +115,11 @@ async fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Gw {
 
 impl Gw {
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        post_json(&self.base, &self.token, path, body).await
     }
 
     async fn get(&self, path: &str) -> Value {
-        let r = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        r.json().await.unwrap_or(Value::Null)
+        get_json(&self.base, &self.token, path).await.1
     }
 
     /// Waits until the exchange is `succeeded` or `dead` (never longer than 15 s: no hang).

@@ -3,7 +3,7 @@
 //! simulator show retries and dead letters; searches and fetches read the archive back.
 
 use portti::auth::{sandbox, Scope};
-use portti_contract_tests::{fast_broker, run_gateway, sandbox_config};
+use portti_contract_tests::{fast_broker, get_json, post_json, run_gateway, sandbox_config};
 use portti_simulators::kanta::{Control, Fault};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -49,24 +49,11 @@ async fn start() -> Running {
 
 impl Running {
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        post_json(&self.base, &self.token, path, body).await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        get_json(&self.base, &self.token, path).await
     }
 
     async fn new_case(&self) -> String {

@@ -3,7 +3,7 @@
 //! faults), and a case's handling status and reply go back as brokered exchanges.
 
 use portti::auth::{sandbox, Scope};
-use portti_contract_tests::{fast_broker, run_gateway, sandbox_config};
+use portti_contract_tests::{fast_broker, get_json, post_json, run_gateway, sandbox_config};
 use portti_simulators::oda::{Control, Fault};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -48,26 +48,13 @@ async fn start() -> Running {
 
 impl Running {
     async fn get(&self, path: &str) -> Value {
-        reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let (status, body) = get_json(&self.base, &self.token, path).await;
+        assert!(!body.is_null(), "{path}: {status} without a JSON answer");
+        body
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or_default())
+        post_json(&self.base, &self.token, path, &body).await
     }
 
     /// The cases of 853 that came from Omaolo.

@@ -5,7 +5,7 @@
 
 use portti::auth::{sandbox, Scope};
 use portti::store::JobRun;
-use portti_contract_tests::{run_gateway, sandbox_config};
+use portti_contract_tests::{get_json, run_gateway, sandbox_config};
 use portti_simulators::ptv::{self as sim, Control, Fault};
 use serde_json::{json, Value};
 
@@ -50,13 +50,7 @@ async fn start() -> Running {
 
 impl Running {
     async fn get(&self, path: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or_default())
+        get_json(&self.base, &self.token, path).await
     }
 
     async fn services(&self, query: &str) -> Vec<Value> {

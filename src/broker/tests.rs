@@ -74,17 +74,22 @@ fn fast_policy() -> ServicePolicy {
     }
 }
 
-async fn fixture(adapters: Vec<(&str, Arc<Scripted>)>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreConfig {
-        sqlite_path: dir.path().join("portti.db"),
+/// A fresh SQLite store in `dir`.
+async fn sqlite_store(dir: &std::path::Path) -> Store {
+    Store::open(&StoreConfig {
+        sqlite_path: dir.join("portti.db"),
         database_url: None,
         max_batch: 64,
         read_connections: 2,
         max_size_bytes: None,
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn fixture(adapters: Vec<(&str, Arc<Scripted>)>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path()).await;
     let mut registry = Adapters::default();
     for (org, adapter) in adapters {
         registry.insert(org, adapter);
@@ -333,15 +338,7 @@ impl Adapter for Hung {
 #[tokio::test]
 async fn a_hung_service_holds_its_own_slots_and_no_worker_the_others_need() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreConfig {
-        sqlite_path: dir.path().join("portti.db"),
-        database_url: None,
-        max_batch: 64,
-        read_connections: 2,
-        max_size_bytes: None,
-    })
-    .await
-    .unwrap();
+    let store = sqlite_store(dir.path()).await;
     let healthy = Scripted::new(vec![], ok("msg-ok"));
     let mut adapters = Adapters::default();
     adapters.insert("853", Arc::new(Hung));

@@ -129,6 +129,28 @@ impl Drop for Gateway {
     }
 }
 
+/// A Suomi.fi Messages simulator of the test's own with one account (`portti-853`), answering
+/// sends after `send_latency` so that many are in flight at any moment.
+pub async fn messages_simulator(
+    send_latency: Option<std::time::Duration>,
+) -> (
+    portti_simulators::suomifi_messages::Running,
+    portti_simulators::suomifi_messages::Account,
+) {
+    use portti_simulators::suomifi_messages::{self as simulator, Account, Fault};
+    let account = Account {
+        username: "portti-853".into(),
+        password: format!("{}-853", simulator::SANDBOX_PASSWORD),
+    };
+    let mut config = simulator::Config::sandbox();
+    config.accounts = vec![account.clone()];
+    let sim = simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    if let Some(latency) = send_latency {
+        sim.control().inject(Fault::latency(latency).on_path("/v2/messages"));
+    }
+    (sim, account)
+}
+
 /// Configuration of a gateway sending for organisation 853 through the test's simulator.
 pub fn messages_config(
     simulator: &str,
