@@ -159,7 +159,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
-    /// Case intake on PostgreSQL through one gateway, then through several on one database.
+    /// Case intake on PostgreSQL through one gateway and through several on one database, taking turns.
     Replicas {
         /// The PostgreSQL server (without a database name): each phase gets a fresh database.
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
@@ -168,9 +168,12 @@ enum BenchCommand {
         replicas: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Seconds of each measured phase.
+        /// Seconds measured of each setup (one replica, several), in all.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Slices the measured time is cut into, the setups taking turns.
+        #[arg(long, default_value_t = 6)]
+        rounds: u32,
     },
     /// Start a gateway and drive case intake against it.
     Intake {
@@ -368,10 +371,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     replicas,
                     concurrency,
                     seconds,
+                    rounds,
                 },
         } => {
             let duration = std::time::Duration::from_secs(seconds);
-            let report = portti::bench::replicas(&postgres, replicas, concurrency, duration).await?;
+            let report = portti::bench::replicas(&postgres, replicas, concurrency, duration, rounds).await?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }

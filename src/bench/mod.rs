@@ -354,84 +354,137 @@ async fn scrape(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Res
         .unwrap_or(0.0))
 }
 
-/// `replicas` gateways on a fresh database of the PostgreSQL server at `server`, case intake
-/// spread over them in turn by the same clients.
-async fn replica_phase(
-    server: &str,
-    replicas: usize,
-    concurrency: usize,
-    duration: Duration,
-) -> anyhow::Result<ReplicaPhase> {
-    let database = crate::store::testing::TestDatabase::create_on(server).await?;
-    let env = [("PORTTI_DATABASE_URL", database.url.clone())];
-    let first = ChildGateway::start(fresh_data_dir()?, concurrency, &env).await?;
-    // Replicas share the person-key secret, the checkpoint key and the token key.
-    let mut gateways = vec![first];
-    for _ in 1..replicas {
-        let dir = fresh_data_dir()?;
-        for entry in std::fs::read_dir(&gateways[0].data_dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let own = name == "portti.lock" || name.to_string_lossy().starts_with("portti.db");
-            if entry.file_type()?.is_file() && !own {
-                std::fs::copy(entry.path(), dir.join(&name))?;
-            }
-        }
-        gateways.push(ChildGateway::start(dir, concurrency, &env).await?);
-    }
-    let intake = Load {
-        targets: Arc::new(gateways.iter().map(|g| g.addr).collect()),
-        method: Method::POST,
-        path: "/v1/cases",
-        authorization: Some(gateways[0].bearer(&[Scope::CasesWrite])?),
-        bodies: Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect()),
-        expect: StatusCode::CREATED,
-    };
-    let before = database_work(&database.url).await?;
-    let (warm, _) = load::drive(concurrency, Duration::from_secs(2), &intake).await;
-    let cpu = || {
-        let gateways: f64 = gateways.iter().map(|g| cpu_seconds(g.pid)).sum();
-        (gateways, local_postgres_cpu_seconds())
-    };
-    let cpu_before = cpu();
-    let (measured, errors) = load::drive(concurrency, duration, &intake).await;
-    let cpu_after = cpu();
-    let per_intake_us = |seconds: f64| seconds * 1e6 / measured.len().max(1) as f64;
-    let mut lock_waits = 0.0;
-    for gateway in &gateways {
-        lock_waits += scrape(&gateway.client, &gateway.base, "portti_store_chain_lock_waits").await?;
-    }
-    // A backend reports its counts when its connection closes: stop the gateways first.
-    for gateway in gateways {
-        gateway.stop().await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = database_work(&database.url).await?;
-    let intakes = (warm.len() + measured.len()).max(1) as f64;
-    Ok(ReplicaPhase {
-        replicas,
-        intake_per_s: measured.len() as f64 / duration.as_secs_f64(),
-        transactions_per_intake: (after.0 - before.0) as f64 / intakes,
-        rows_written_per_intake: (after.1 - before.1) as f64 / intakes,
-        chain_lock_waits_per_intake: lock_waits / intakes,
-        gateway_cpu_us: per_intake_us(cpu_after.0 - cpu_before.0),
-        database_cpu_us: per_intake_us(cpu_after.1 - cpu_before.1),
-        errors,
-    })
+/// `replicas` gateways on a fresh database of the PostgreSQL server at `server`, driven by the
+/// same clients spread over them in turn, and what has been measured of them so far.
+struct ReplicaSet {
+    database: crate::store::testing::TestDatabase,
+    gateways: Vec<ChildGateway>,
+    intake: Load,
+    /// The database's (commits, rows written) before the first request.
+    work_before: (i64, i64),
+    intakes: usize,
+    measured: usize,
+    seconds: f64,
+    gateway_cpu: f64,
+    database_cpu: f64,
+    errors: u64,
 }
 
-/// `portti bench replicas`: case intake on PostgreSQL through one gateway, then through
-/// `replicas` gateways on one database, in one run. On a machine whose cores the gateways share,
-/// replicas cannot add throughput; the ratio shows what coordinating them costs.
+impl ReplicaSet {
+    async fn start(server: &str, replicas: usize, concurrency: usize) -> anyhow::Result<Self> {
+        let database = crate::store::testing::TestDatabase::create_on(server).await?;
+        let env = [("PORTTI_DATABASE_URL", database.url.clone())];
+        let first = ChildGateway::start(fresh_data_dir()?, concurrency, &env).await?;
+        // Replicas share the person-key secret, the checkpoint key and the token key.
+        let mut gateways = vec![first];
+        for _ in 1..replicas {
+            let dir = fresh_data_dir()?;
+            for entry in std::fs::read_dir(&gateways[0].data_dir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let own = name == "portti.lock" || name.to_string_lossy().starts_with("portti.db");
+                if entry.file_type()?.is_file() && !own {
+                    std::fs::copy(entry.path(), dir.join(&name))?;
+                }
+            }
+            gateways.push(ChildGateway::start(dir, concurrency, &env).await?);
+        }
+        let intake = Load {
+            targets: Arc::new(gateways.iter().map(|g| g.addr).collect()),
+            method: Method::POST,
+            path: "/v1/cases",
+            authorization: Some(gateways[0].bearer(&[Scope::CasesWrite])?),
+            bodies: Arc::new((0..4096).map(|n| bytes::Bytes::from(case_body(n))).collect()),
+            expect: StatusCode::CREATED,
+        };
+        let work_before = database_work(&database.url).await?;
+        let (warm, _) = load::drive(concurrency, Duration::from_secs(2), &intake).await;
+        Ok(Self {
+            database,
+            gateways,
+            intake,
+            work_before,
+            intakes: warm.len(),
+            measured: 0,
+            seconds: 0.0,
+            gateway_cpu: 0.0,
+            database_cpu: 0.0,
+            errors: 0,
+        })
+    }
+
+    /// Drives intake for `duration` and adds what it measured.
+    async fn measure(&mut self, concurrency: usize, duration: Duration) {
+        let cpu = || {
+            let gateways: f64 = self.gateways.iter().map(|g| cpu_seconds(g.pid)).sum();
+            (gateways, local_postgres_cpu_seconds())
+        };
+        let before = cpu();
+        let (accepted, errors) = load::drive(concurrency, duration, &self.intake).await;
+        let after = cpu();
+        self.gateway_cpu += after.0 - before.0;
+        self.database_cpu += after.1 - before.1;
+        self.intakes += accepted.len();
+        self.measured += accepted.len();
+        self.seconds += duration.as_secs_f64();
+        self.errors += errors;
+    }
+
+    async fn finish(self) -> anyhow::Result<ReplicaPhase> {
+        let mut lock_waits = 0.0;
+        for gateway in &self.gateways {
+            lock_waits += scrape(&gateway.client, &gateway.base, "portti_store_chain_lock_waits").await?;
+        }
+        // A backend reports its counts when its connection closes: stop the gateways first.
+        let replicas = self.gateways.len();
+        for gateway in self.gateways {
+            gateway.stop().await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = database_work(&self.database.url).await?;
+        let intakes = self.intakes.max(1) as f64;
+        let per_intake_us = |seconds: f64| seconds * 1e6 / self.measured.max(1) as f64;
+        Ok(ReplicaPhase {
+            replicas,
+            intake_per_s: self.measured as f64 / self.seconds.max(f64::EPSILON),
+            transactions_per_intake: (after.0 - self.work_before.0) as f64 / intakes,
+            rows_written_per_intake: (after.1 - self.work_before.1) as f64 / intakes,
+            chain_lock_waits_per_intake: lock_waits / intakes,
+            gateway_cpu_us: per_intake_us(self.gateway_cpu),
+            database_cpu_us: per_intake_us(self.database_cpu),
+            errors: self.errors,
+        })
+    }
+}
+
+/// `portti bench replicas`: case intake on PostgreSQL through one gateway and through
+/// `replicas` gateways on another database, in one run. On a machine whose cores the gateways
+/// share, replicas cannot add throughput; the ratio shows what coordinating them costs. The
+/// measured time is cut into `rounds` slices taken in turn (one, many, many, one, …), so that
+/// a machine whose speed drifts during the run (other tenants, clock changes) slows both alike.
 pub async fn replicas(
     server: &str,
     replicas: usize,
     concurrency: usize,
     duration: Duration,
+    rounds: u32,
 ) -> anyhow::Result<ReplicasReport> {
+    let mut one = ReplicaSet::start(server, 1, concurrency).await?;
+    let mut many = ReplicaSet::start(server, replicas, concurrency).await?;
+    let rounds = rounds.max(1);
+    let slice = duration / rounds;
+    for round in 0..rounds {
+        let (first, second) = if round % 2 == 0 {
+            (&mut one, &mut many)
+        } else {
+            (&mut many, &mut one)
+        };
+        first.measure(concurrency, slice).await;
+        second.measure(concurrency, slice).await;
+    }
     Ok(ReplicasReport {
-        one: replica_phase(server, 1, concurrency, duration).await?,
-        many: replica_phase(server, replicas, concurrency, duration).await?,
+        one: one.finish().await?,
+        many: many.finish().await?,
     })
 }
 

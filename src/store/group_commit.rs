@@ -6,10 +6,17 @@ use super::{StoreError, Write, WriteOutcome};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes a batch in one transaction. On any error the whole batch is rolled back.
 pub trait BatchWriter: Send + 'static {
+    /// How long to wait for more writes before the next batch, if at all: a writer that
+    /// shares a lock with other processes gathers while they hold it.
+    fn gather_window(&self) -> Option<Duration> {
+        None
+    }
+
     fn write_batch(&mut self, batch: &[Write]) -> impl Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send;
 }
 
@@ -57,6 +64,9 @@ impl GroupCommit {
 async fn run(mut writer: impl BatchWriter, mut rx: mpsc::Receiver<Pending>, max_batch: usize, stats: Arc<Stats>) {
     let mut pending: Vec<Pending> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut pending, max_batch).await > 0 {
+        if let Some(window) = writer.gather_window() {
+            gather(&mut rx, &mut pending, max_batch, window).await;
+        }
         // A caller that stopped waiting (its request timed out and was answered 503) has been
         // told nothing was stored: writing it now would store what was refused.
         pending.retain(|(_, reply)| !reply.is_closed());
@@ -108,6 +118,17 @@ async fn run(mut writer: impl BatchWriter, mut rx: mpsc::Receiver<Pending>, max_
     }
 }
 
+/// Adds what arrives within `window` to the batch, up to `max_batch`.
+async fn gather(rx: &mut mpsc::Receiver<Pending>, pending: &mut Vec<Pending>, max_batch: usize, window: Duration) {
+    let deadline = tokio::time::Instant::now() + window;
+    while pending.len() < max_batch {
+        match tokio::time::timeout_at(deadline, rx.recv_many(pending, max_batch - pending.len())).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,9 +139,14 @@ mod tests {
         batches: Arc<Mutex<Vec<usize>>>,
         fail: fn() -> Option<StoreError>,
         gate: Option<oneshot::Receiver<()>>,
+        window: Option<Duration>,
     }
 
     impl BatchWriter for Recording {
+        fn gather_window(&self) -> Option<Duration> {
+            self.window
+        }
+
         async fn write_batch(&mut self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
             if let Some(gate) = self.gate.take() {
                 let _ = gate.await;
@@ -140,6 +166,7 @@ mod tests {
             batches: batches.clone(),
             fail,
             gate: Some(gate),
+            window: None,
         };
         (recording, batches, open)
     }
@@ -189,5 +216,30 @@ mod tests {
             assert_eq!(e.to_string(), "the database cannot be reached: connection refused");
         }
         assert_eq!(*batches.lock().unwrap(), [1, 3], "no write was retried on its own");
+    }
+
+    #[tokio::test]
+    async fn a_writer_with_a_gather_window_batches_what_arrives_within_it() {
+        let (mut recording, batches, open) = writer(|| None);
+        recording.window = Some(Duration::from_millis(300));
+        open.send(()).unwrap();
+        let commit = GroupCommit::start(recording, 8);
+        let writes: Vec<_> = (0..3)
+            .map(|i| {
+                let commit = commit.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(40 * i)).await;
+                    commit.commit(Write::default()).await
+                })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            *batches.lock().unwrap(),
+            [3],
+            "writes 40 and 80 ms later joined the first"
+        );
     }
 }

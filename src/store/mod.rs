@@ -8,6 +8,7 @@ mod group_commit;
 mod login;
 mod postgres;
 mod report;
+mod rows;
 mod services;
 mod sqlite;
 pub mod testing;

@@ -3,6 +3,7 @@
 //! The SQL it shares with the PostgreSQL backend is in `sql/`, compiled here for SQLite.
 
 use super::group_commit::{BatchWriter, GroupCommit, Stats};
+use super::rows::{Cell, Rows};
 use super::{
     Attempt, AuditQuery, CaseQuery, Exchange, ExchangeDetail, ExchangeEvent, ExchangeQuery, ExchangeStatus,
     ExchangeUpdate, Expect, IdempotencyClaim, JobRun, LeaseRequest, LoginChange, LoginRefusal, LoginSession, NewCase,
@@ -188,10 +189,32 @@ fn document_field(field: &str) -> String {
 /// SQL's "position of a substring" function.
 const POSITION: &str = "instr";
 
-/// The head to seal a batch's records from: one writer per database, so the copy this writer
-/// keeps is the head.
-async fn lock_chain_head(_tx: &mut DbConnection, head: &ChainHead) -> Result<ChainHead, StoreError> {
+/// `VALUES (…), (…)` with one parameter per cell.
+fn push_rows(sql: &mut QueryBuilder<'_, Db>, rows: Rows) {
+    sql.push_values(rows.into_rows(), |mut row, cells| {
+        for cell in cells {
+            match cell {
+                Cell::Text(value) => row.push_bind(value),
+                Cell::Int(value) => row.push_bind(value),
+                Cell::Bytes(value) => row.push_bind(value),
+            };
+        }
+    });
+}
+
+/// A statement's text depends on its row count: not worth keeping prepared.
+const ROW_STATEMENTS_ARE_STABLE: bool = false;
+
+/// One writer per database, so the head this writer keeps is the chain's head.
+type ChainState = ChainHead;
+
+/// The head to seal a batch's records from: the writer's own copy.
+async fn lock_chain_head(_tx: &mut DbConnection, head: &mut ChainHead) -> Result<ChainHead, StoreError> {
     Ok(head.clone())
+}
+
+fn chain_committed(kept: &mut ChainHead, head: ChainHead) {
+    *kept = head;
 }
 
 /// Each branch walks its own index in order and stops at `limit`, so leasing costs the same

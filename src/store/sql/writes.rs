@@ -8,11 +8,11 @@ const ROWS_PER_INSERT: usize = 1000;
 /// costs a round trip to the database, a row inside a statement almost nothing. The audit
 /// records are sealed last, from the head `lock_chain_head` gives (this writer's own copy on
 /// SQLite; on PostgreSQL read under the lock that keeps every replica's appends in one
-/// chain), so that lock is held only for the audit inserts and the commit. `head` is the
-/// chain's head after the batch once it has committed.
+/// chain), so that lock is held only for the audit inserts and the commit. `chain` is what
+/// the backend's writer keeps of the chain between batches.
 async fn write_batch(
     conn: &mut DbConnection,
-    head: &mut ChainHead,
+    chain: &mut ChainState,
     batch: &[Write],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut tx = conn.begin().await?;
@@ -145,7 +145,7 @@ async fn write_batch(
             *slot = leased;
         }
     }
-    let mut new_head = lock_chain_head(&mut tx, head).await?;
+    let mut new_head = lock_chain_head(&mut tx, chain).await?;
     let records: Vec<AuditRecord> = records.into_iter().map(|event| seal(&mut new_head, event)).collect();
     for chunk in records.chunks(ROWS_PER_INSERT) {
         insert_audit(&mut tx, chunk).await?;
@@ -167,7 +167,7 @@ async fn write_batch(
         }
     }
     tx.commit().await?;
-    *head = new_head;
+    chain_committed(chain, new_head);
     Ok(outcomes
         .into_iter()
         .map(|o| o.expect("every write has an outcome"))
@@ -304,55 +304,62 @@ async fn apply_login(tx: &mut DbConnection, change: &LoginChange) -> Result<(), 
 }
 
 async fn insert_exchanges(conn: &mut DbConnection, rows: &[&Exchange]) -> Result<(), StoreError> {
+    let mut values = Rows::default();
+    for e in rows {
+        values
+            .text(e.id.to_string())
+            .text(&e.service)
+            .text(&e.organisation)
+            .text(&e.operation)
+            .text(e.payload.to_string())
+            .opt_text(e.person.as_ref().map(|p| p.as_str()))
+            .opt_text(e.case_id.map(|id| id.to_string()))
+            .text(e.status.as_str())
+            .int(i64::from(e.attempts))
+            .int(i64::from(e.budget_attempt))
+            .text(stored_time(&e.budget_since))
+            .text(stored_time(&e.due_at))
+            .opt_text(e.lease_until.as_ref().map(stored_time))
+            .opt_text(e.upstream_id.as_deref())
+            .opt_text(e.last_error.as_deref())
+            .text(&e.recorded_by)
+            .text(&e.correlation_id)
+            .text(stored_time(&e.created_at))
+            .text(stored_time(&e.updated_at))
+            .end_row();
+    }
     let mut sql = QueryBuilder::<Db>::new(format!("INSERT INTO exchanges ({EXCHANGE_COLUMNS}) "));
-    sql.push_values(rows, |mut row, e| {
-        row.push_bind(e.id.to_string())
-            .push_bind(e.service.clone())
-            .push_bind(e.organisation.clone())
-            .push_bind(e.operation.clone())
-            .push_bind(e.payload.to_string())
-            .push_bind(e.person.as_ref().map(|p| p.as_str().to_string()))
-            .push_bind(e.case_id.map(|id| id.to_string()))
-            .push_bind(e.status.as_str())
-            .push_bind(i64::from(e.attempts))
-            .push_bind(i64::from(e.budget_attempt))
-            .push_bind(stored_time(&e.budget_since))
-            .push_bind(stored_time(&e.due_at))
-            .push_bind(e.lease_until.as_ref().map(stored_time))
-            .push_bind(e.upstream_id.clone())
-            .push_bind(e.last_error.clone())
-            .push_bind(e.recorded_by.clone())
-            .push_bind(e.correlation_id.clone())
-            .push_bind(stored_time(&e.created_at))
-            .push_bind(stored_time(&e.updated_at));
-    });
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    push_rows(&mut sql, values);
+    execute_rows(conn, sql).await
 }
 
 /// All updates of a batch in one statement: UPDATE … FROM (VALUES …).
 async fn update_exchanges(conn: &mut DbConnection, rows: &[&ExchangeUpdate]) -> Result<(), StoreError> {
     let now = stored_time(&Utc::now());
-    let mut sql = QueryBuilder::<Db>::new(
-        "WITH v(id, status, attempts, due_at, upstream_id, last_error, budget_attempt, budget_since, \
-         expect_status, expect_lease) AS (",
-    );
-    sql.push_values(rows, |mut row, u| {
+    let mut values = Rows::default();
+    for u in rows {
         let (expect_status, expect_lease) = match u.expect {
             Expect::Leased(until) => (ExchangeStatus::InFlight, Some(stored_time(&until))),
             Expect::Status(status) => (status, None),
         };
-        row.push_bind(u.id.to_string())
-            .push_bind(u.status.as_str())
-            .push_bind(i64::from(u.attempts))
-            .push_bind(stored_time(&u.due_at))
-            .push_bind(u.upstream_id.clone())
-            .push_bind(u.last_error.clone())
-            .push_bind(u.new_budget.map(|(a, _)| i64::from(a)))
-            .push_bind(u.new_budget.map(|(_, t)| stored_time(&t)))
-            .push_bind(expect_status.as_str())
-            .push_bind(expect_lease);
-    });
+        values
+            .text(u.id.to_string())
+            .text(u.status.as_str())
+            .int(i64::from(u.attempts))
+            .text(stored_time(&u.due_at))
+            .opt_text(u.upstream_id.as_deref())
+            .opt_text(u.last_error.as_deref())
+            .opt_int(u.new_budget.map(|(a, _)| i64::from(a)))
+            .opt_text(u.new_budget.map(|(_, t)| stored_time(&t)))
+            .text(expect_status.as_str())
+            .opt_text(expect_lease)
+            .end_row();
+    }
+    let mut sql = QueryBuilder::<Db>::new(
+        "WITH v(id, status, attempts, due_at, upstream_id, last_error, budget_attempt, budget_since, \
+         expect_status, expect_lease) AS (",
+    );
+    push_rows(&mut sql, values);
     sql.push(") UPDATE exchanges SET status = v.status, attempts = v.attempts, due_at = v.due_at, ")
         .push("upstream_id = COALESCE(v.upstream_id, exchanges.upstream_id), last_error = v.last_error, ")
         .push("budget_attempt = COALESCE(v.budget_attempt, exchanges.budget_attempt), ")
@@ -361,26 +368,28 @@ async fn update_exchanges(conn: &mut DbConnection, rows: &[&ExchangeUpdate]) -> 
         .push_bind(now)
         .push(" FROM v WHERE exchanges.id = v.id AND exchanges.status = v.expect_status ")
         .push("AND (v.expect_lease IS NULL OR exchanges.lease_until = v.expect_lease)");
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    execute_rows(conn, sql).await
 }
 
 async fn insert_attempts(conn: &mut DbConnection, rows: &[&(Uuid, Attempt)]) -> Result<(), StoreError> {
+    let mut values = Rows::default();
+    for (id, a) in rows {
+        values
+            .text(id.to_string())
+            .int(i64::from(a.attempt))
+            .text(stored_time(&a.started_at))
+            .text(&a.outcome)
+            .int(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
+            .opt_text(a.error.as_deref())
+            .end_row();
+    }
     let mut sql = QueryBuilder::<Db>::new(
         "INSERT INTO exchange_attempts (exchange_id, attempt, started_at, outcome, latency_ms, error) ",
     );
-    sql.push_values(rows, |mut row, (id, a)| {
-        row.push_bind(id.to_string())
-            .push_bind(i64::from(a.attempt))
-            .push_bind(stored_time(&a.started_at))
-            .push_bind(a.outcome.clone())
-            .push_bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
-            .push_bind(a.error.clone());
-    });
+    push_rows(&mut sql, values);
     // A worker whose lease ran out may report an attempt another worker also made.
     sql.push(" ON CONFLICT (exchange_id, attempt) DO NOTHING");
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    execute_rows(conn, sql).await
 }
 
 async fn insert_exchange_events(
@@ -388,60 +397,66 @@ async fn insert_exchange_events(
     rows: &[&(Uuid, ExchangeEvent)],
 ) -> Result<(), StoreError> {
     let now = stored_time(&Utc::now());
+    let mut values = Rows::default();
+    for (id, e) in rows {
+        values
+            .text(id.to_string())
+            .text(&e.kind)
+            .text(&e.kind_upstream)
+            .text(stored_time(&e.time))
+            .text(&now)
+            .end_row();
+    }
     let mut sql = QueryBuilder::<Db>::new("INSERT INTO exchange_events (exchange_id, kind, type, time, recorded_at) ");
-    sql.push_values(rows, |mut row, (id, e)| {
-        row.push_bind(id.to_string())
-            .push_bind(e.kind.clone())
-            .push_bind(e.kind_upstream.clone())
-            .push_bind(stored_time(&e.time))
-            .push_bind(now.clone());
-    });
+    push_rows(&mut sql, values);
     // The service may send an event again (an overlapping run, a reused token): keep one.
     sql.push(" ON CONFLICT (exchange_id, type, time) DO NOTHING");
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    execute_rows(conn, sql).await
 }
 
 async fn insert_job_runs(conn: &mut DbConnection, rows: &[&JobRun]) -> Result<(), StoreError> {
+    let mut values = Rows::default();
+    for r in rows {
+        values
+            .text(r.id.to_string())
+            .text(&r.job)
+            .text(stored_time(&r.started_at))
+            .text(stored_time(&r.finished_at))
+            .text(&r.outcome)
+            .text(r.counts.to_string())
+            .opt_text(r.error.as_deref())
+            .end_row();
+    }
     let mut sql =
         QueryBuilder::<Db>::new("INSERT INTO job_runs (id, job, started_at, finished_at, outcome, counts, error) ");
-    sql.push_values(rows, |mut row, r| {
-        row.push_bind(r.id.to_string())
-            .push_bind(r.job.clone())
-            .push_bind(stored_time(&r.started_at))
-            .push_bind(stored_time(&r.finished_at))
-            .push_bind(r.outcome.clone())
-            .push_bind(r.counts.to_string())
-            .push_bind(r.error.clone());
-    });
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    push_rows(&mut sql, values);
+    execute_rows(conn, sql).await
 }
 
 async fn insert_cases(conn: &mut DbConnection, rows: &[&NewCase]) -> Result<(), StoreError> {
-    let documents = rows
-        .iter()
-        .map(|new| serde_json::to_string(&new.case).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut values = Rows::default();
+    for new in rows {
+        let case = &new.case;
+        let document = serde_json::to_string(case).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        values
+            .text(case.id.to_string())
+            .text(&case.organiser)
+            .text(case.owner().to_string())
+            .text(stored_time(&case.received_at))
+            .opt_text(new.person.as_ref().map(|p| p.as_str()))
+            .text(&case.recorded_by)
+            .text(stored_time(&case.recorded_at))
+            .opt_text(case.reference.as_deref())
+            .opt_text(case.due_by.as_ref().map(stored_time))
+            .text(document)
+            .end_row();
+    }
     let mut sql = QueryBuilder::<Db>::new(
         "INSERT INTO cases (id, organiser, owner, received_at, person_key, recorded_by, recorded_at, reference, due_by, \
          document) ",
     );
-    sql.push_values(rows.iter().zip(documents), |mut row, (new, document)| {
-        let case = &new.case;
-        row.push_bind(case.id.to_string())
-            .push_bind(case.organiser.clone())
-            .push_bind(case.owner().to_string())
-            .push_bind(stored_time(&case.received_at))
-            .push_bind(new.person.as_ref().map(|p| p.as_str().to_string()))
-            .push_bind(case.recorded_by.clone())
-            .push_bind(stored_time(&case.recorded_at))
-            .push_bind(case.reference.clone())
-            .push_bind(case.due_by.as_ref().map(stored_time))
-            .push_bind(document);
-    });
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    push_rows(&mut sql, values);
+    execute_rows(conn, sql).await
 }
 
 /// Replaces an existing case's document and the columns derived from it; the id, recorder
@@ -502,28 +517,31 @@ async fn insert_audit(conn: &mut DbConnection, records: &[AuditRecord]) -> Resul
         "INSERT INTO audit_log (seq, time, client_id, end_user, role, action, purpose, person, organisation, \
          service, exchange_id, outcome, request_digest, response_digest, correlation_id, prev_hash, hash) ",
     );
-    sql.push_values(records, |mut row, r| {
+    let mut values = Rows::default();
+    for r in records {
         let e = &r.event;
-        row.push_bind(r.seq)
-            .push_bind(stored_time(&e.time))
-            .push_bind(e.actor.client_id.clone())
-            .push_bind(e.actor.end_user.clone())
-            .push_bind(e.actor.role.clone())
-            .push_bind(e.action.clone())
-            .push_bind(e.purpose.clone())
-            .push_bind(e.person.as_ref().map(|p| p.as_str().to_string()))
-            .push_bind(e.organisation.clone())
-            .push_bind(e.service.clone())
-            .push_bind(e.exchange_id.map(|id| id.to_string()))
-            .push_bind(e.outcome.clone())
-            .push_bind(e.request_digest.clone())
-            .push_bind(e.response_digest.clone())
-            .push_bind(e.correlation_id.clone())
-            .push_bind(r.prev_hash.clone())
-            .push_bind(r.hash.clone());
-    });
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+        values
+            .int(r.seq)
+            .text(stored_time(&e.time))
+            .text(&e.actor.client_id)
+            .opt_text(e.actor.end_user.as_deref())
+            .opt_text(e.actor.role.as_deref())
+            .text(&e.action)
+            .opt_text(e.purpose.as_deref())
+            .opt_text(e.person.as_ref().map(|p| p.as_str()))
+            .opt_text(e.organisation.as_deref())
+            .opt_text(e.service.as_deref())
+            .opt_text(e.exchange_id.map(|id| id.to_string()))
+            .text(&e.outcome)
+            .opt_text(e.request_digest.as_deref())
+            .opt_text(e.response_digest.as_deref())
+            .text(&e.correlation_id)
+            .text(&r.prev_hash)
+            .text(&r.hash)
+            .end_row();
+    }
+    push_rows(&mut sql, values);
+    execute_rows(conn, sql).await
 }
 
 async fn insert_idempotency(conn: &mut DbConnection, claims: &[&IdempotencyClaim]) -> Result<(), StoreError> {
@@ -531,16 +549,25 @@ async fn insert_idempotency(conn: &mut DbConnection, claims: &[&IdempotencyClaim
     let mut sql = QueryBuilder::<Db>::new(
         "INSERT INTO idempotency (client_id, key, request_hash, status, location, body, created_at) ",
     );
-    sql.push_values(claims, |mut row, claim| {
-        row.push_bind(claim.client_id.clone())
-            .push_bind(claim.key.clone())
-            .push_bind(claim.request_hash.clone())
-            .push_bind(i64::from(claim.response.status))
-            .push_bind(claim.response.location.clone())
-            .push_bind(claim.response.body.clone())
-            .push_bind(now.clone());
-    });
-    sql.build().persistent(false).execute(conn).await?;
-    Ok(())
+    let mut values = Rows::default();
+    for claim in claims {
+        values
+            .text(&claim.client_id)
+            .text(&claim.key)
+            .text(&claim.request_hash)
+            .int(i64::from(claim.response.status))
+            .opt_text(claim.response.location.as_deref())
+            .bytes(claim.response.body.clone())
+            .text(&now)
+            .end_row();
+    }
+    push_rows(&mut sql, values);
+    execute_rows(conn, sql).await
 }
 
+
+/// Runs a statement whose rows came from `push_rows`.
+async fn execute_rows(conn: &mut DbConnection, mut sql: QueryBuilder<'_, Db>) -> Result<(), StoreError> {
+    sql.build().persistent(ROW_STATEMENTS_ARE_STABLE).execute(conn).await?;
+    Ok(())
+}
