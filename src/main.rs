@@ -168,11 +168,12 @@ enum BenchCommand {
         replicas: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Seconds measured of each setup (one replica, several), in all.
-        #[arg(long, default_value_t = 10)]
+        /// Seconds measured of each setup (one replica, several), in all: the ratio of two
+        /// rates on a shared machine needs longer than one rate.
+        #[arg(long, default_value_t = 30)]
         seconds: u64,
         /// Slices the measured time is cut into, the setups taking turns.
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 10)]
         rounds: u32,
     },
     /// Start a gateway and drive case intake against it.

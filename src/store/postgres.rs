@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/postgres/0008_service_catalogue.sql"),
     ),
     (9, "job leases", include_str!("migrations/postgres/0009_job_leases.sql")),
+    (
+        10,
+        "audit head",
+        include_str!("migrations/postgres/0010_audit_head.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises appends to the audit chain ("portti" in ASCII).
@@ -254,23 +259,23 @@ const ROW_STATEMENTS_ARE_STABLE: bool = true;
 /// SQL's "position of a substring" function.
 const POSITION: &str = "strpos";
 
-/// Takes the chain lock (counting a wait when another writer holds it), then reads the head:
-/// in a statement of its own, so that the snapshot is taken after the lock was granted and
-/// sees the previous holder's records.
+/// Takes the chain lock (counting a wait when another writer holds it) and reads the head
+/// after it was granted, so that it includes the previous holder's records: one round trip
+/// (`portti_lock_chain_head`, migration 10).
 async fn lock_chain_head(tx: &mut DbConnection, chain: &mut ChainState) -> Result<ChainHead, StoreError> {
-    let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(CHAIN_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
-    if !granted {
-        chain.contended_at = Some(std::time::Instant::now());
-        CHAIN_LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    let (seq, hash, waited): (Option<i64>, Option<String>, bool) =
+        sqlx::query_as("SELECT seq, hash, waited FROM portti_lock_chain_head($1)")
             .bind(CHAIN_LOCK)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+    if waited {
+        CHAIN_LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+        chain.contended_at = Some(std::time::Instant::now());
     }
-    chain_head(tx).await
+    Ok(match (seq, hash) {
+        (Some(seq), Some(hash)) => ChainHead { seq, hash },
+        _ => ChainHead::default(),
+    })
 }
 
 fn chain_committed(_chain: &mut ChainState, _head: ChainHead) {}

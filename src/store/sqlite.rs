@@ -73,6 +73,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite/0008_service_catalogue.sql"),
     ),
     (9, "job leases", include_str!("migrations/sqlite/0009_job_leases.sql")),
+    (10, "audit head", include_str!("migrations/sqlite/0010_audit_head.sql")),
 ];
 
 #[derive(Clone)]

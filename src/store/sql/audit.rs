@@ -135,13 +135,9 @@ impl Backend {
 
 /// The chain's last record; when every row was archived, the last archive's.
 async fn chain_head(conn: &mut DbConnection) -> Result<ChainHead, StoreError> {
-    let row = sqlx::query(
-        "SELECT seq, hash FROM (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS l \
-         UNION ALL SELECT seq, hash FROM (SELECT last_seq AS seq, last_hash AS hash FROM audit_archives \
-         ORDER BY last_seq DESC LIMIT 1) AS a ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query("SELECT seq, hash FROM audit_head")
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         Some(r) => ChainHead {
             seq: r.try_get("seq")?,
