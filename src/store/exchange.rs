@@ -169,3 +169,9 @@ pub struct JobRun {
     pub counts: serde_json::Value,
     pub error: Option<String>,
 }
+
+/// How a lease orders the due exchanges of its three branches (first attempts, retries, leases
+/// run out): by turns, the first of each branch, then the second of each, and so on, each
+/// branch in due order. A failing service's retries come due again and again, ahead of anything
+/// newer; in one queue by due time they would keep other services' new work waiting behind them.
+pub(super) const LEASE_TURNS: &str = "SELECT id, at, ROW_NUMBER() OVER (PARTITION BY branch ORDER BY at) AS turn";

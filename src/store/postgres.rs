@@ -5,6 +5,7 @@
 //! seal their records, so the chain stays linear while each replica still appends a whole
 //! batch per lock. The SQL it shares with SQLite is in `sql/`, compiled here for PostgreSQL.
 
+use super::exchange::LEASE_TURNS;
 use super::group_commit::{BatchWriter, GroupCommit, Stats};
 use super::rows::{Column, Rows};
 use super::{
@@ -281,7 +282,8 @@ async fn lock_chain_head(tx: &mut DbConnection, chain: &mut ChainState) -> Resul
 fn chain_committed(_chain: &mut ChainState, _head: ChainHead) {}
 
 /// Takes due exchanges that no other replica is taking right now: each branch walks its own
-/// index in order, skipping rows another transaction has locked, and stops at `limit`.
+/// index in order, skipping rows another transaction has locked, and stops at `limit`. The
+/// branches take turns (see `LEASE_TURNS`).
 async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<Exchange>, StoreError> {
     let now = stored_time(&lease.now);
     let limit = i64::from(lease.limit);
@@ -312,15 +314,18 @@ async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<
             .push_bind(limit)
             .push(" FOR UPDATE SKIP LOCKED)");
     }
-    sql.push(", picked AS (SELECT id FROM (SELECT * FROM b0 UNION ALL SELECT * FROM b1 UNION ALL SELECT * FROM b2) AS due ORDER BY at LIMIT ")
-        .push_bind(limit)
-        .push(") UPDATE exchanges SET status = 'in_flight', lease_until = ")
-        .push_bind(stored_time(&lease.lease_until))
-        .push(", updated_at = ")
-        .push_bind(now)
-        .push(format!(
-            " WHERE id IN (SELECT id FROM picked) RETURNING {EXCHANGE_COLUMNS}"
-        ));
+    sql.push(format!(
+        ", picked AS (SELECT id FROM ({LEASE_TURNS} FROM (SELECT id, at, 0 AS branch FROM b0 UNION ALL \
+         SELECT id, at, 1 FROM b1 UNION ALL SELECT id, at, 2 FROM b2) AS due) AS turns ORDER BY turn, at LIMIT "
+    ))
+    .push_bind(limit)
+    .push(") UPDATE exchanges SET status = 'in_flight', lease_until = ")
+    .push_bind(stored_time(&lease.lease_until))
+    .push(", updated_at = ")
+    .push_bind(now)
+    .push(format!(
+        " WHERE id IN (SELECT id FROM picked) RETURNING {EXCHANGE_COLUMNS}"
+    ));
     let rows = sql.build().persistent(false).fetch_all(conn).await?;
     rows.iter().map(exchange_row).collect()
 }

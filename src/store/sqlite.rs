@@ -2,6 +2,7 @@
 //! WAL lets readers run beside the writer; `synchronous = FULL` makes each commit durable.
 //! The SQL it shares with the PostgreSQL backend is in `sql/`, compiled here for SQLite.
 
+use super::exchange::LEASE_TURNS;
 use super::group_commit::{BatchWriter, GroupCommit, Stats};
 use super::rows::{Cell, Rows};
 use super::{
@@ -219,7 +220,7 @@ fn chain_committed(kept: &mut ChainHead, head: ChainHead) {
 }
 
 /// Each branch walks its own index in order and stops at `limit`, so leasing costs the same
-/// with ten or a million exchanges waiting.
+/// with ten or a million exchanges waiting. The branches take turns (see `LEASE_TURNS`).
 async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<Exchange>, StoreError> {
     let now = stored_time(&lease.now);
     let limit = i64::from(lease.limit);
@@ -227,7 +228,7 @@ async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<
     sql.push_bind(stored_time(&lease.lease_until))
         .push(", updated_at = ")
         .push_bind(now.clone())
-        .push(" WHERE id IN (SELECT id FROM (");
+        .push(format!(" WHERE id IN (SELECT id FROM ({LEASE_TURNS} FROM ("));
     for (i, (status, column)) in [
         ("accepted", "due_at"),
         ("retry_scheduled", "due_at"),
@@ -240,7 +241,7 @@ async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<
             sql.push(" UNION ALL ");
         }
         sql.push(format!(
-            "SELECT id, at FROM (SELECT id, {column} AS at FROM exchanges WHERE status = '{status}' AND {column} <= "
+            "SELECT id, at, {i} AS branch FROM (SELECT id, {column} AS at FROM exchanges WHERE status = '{status}' AND {column} <= "
         ))
         .push_bind(now.clone());
         for (service, organisation) in &lease.exclude {
@@ -254,7 +255,7 @@ async fn lease_due(conn: &mut DbConnection, lease: &LeaseRequest) -> Result<Vec<
             .push_bind(limit)
             .push(")");
     }
-    sql.push(") ORDER BY at LIMIT ")
+    sql.push(")) ORDER BY turn, at LIMIT ")
         .push_bind(limit)
         .push(format!(") RETURNING {EXCHANGE_COLUMNS}"));
     let rows = sql.build().persistent(false).fetch_all(conn).await?;

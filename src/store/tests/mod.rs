@@ -736,6 +736,54 @@ async fn replicas_on_one_postgres_lease_disjoint_exchanges_and_keep_one_chain() 
     assert_eq!(audit::verify(&chain).unwrap().seq, 2 * EXCHANGES as i64);
 }
 
+/// A failing service's retries keep coming due ahead of anything newer; a lease takes the
+/// first attempts, retries and run-out leases in turns, so new work is not kept behind them.
+async fn leases_take_first_attempts_and_retries_in_turns(kind: Kind) {
+    let Some(t) = open(kind).await else { return };
+    let now = Utc::now();
+    let mut retries = Vec::new();
+    for n in 0..5 {
+        let mut retry = new_exchange(n);
+        retry.status = ExchangeStatus::RetryScheduled;
+        retry.due_at = now - chrono::Duration::seconds(60 - n as i64);
+        retries.push(retry.id);
+        t.store
+            .commit(Write {
+                new_exchange: Some(retry),
+                ..Write::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut first = new_exchange(9);
+    first.service = "kanta".into();
+    first.due_at = now - chrono::Duration::seconds(1);
+    let first_id = first.id;
+    t.store
+        .commit(Write {
+            new_exchange: Some(first),
+            ..Write::default()
+        })
+        .await
+        .unwrap();
+    let leased = t
+        .store
+        .lease_due(LeaseRequest {
+            now,
+            lease_until: now + chrono::Duration::seconds(60),
+            limit: 2,
+            exclude: vec![],
+            audit: None,
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = leased.iter().map(|e| e.id).collect();
+    ids.sort();
+    let mut expected = vec![first_id, retries[0]];
+    expected.sort();
+    assert_eq!(ids, expected, "the new exchange and the longest-waiting retry");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -768,6 +816,7 @@ on_both_backends!(
     overdue_cases_are_open_ones_past_their_due_time,
     report_contacts_reads_the_period_in_chunks_without_losing_or_repeating_one,
     a_job_slot_runs_on_one_replica_only,
+    leases_take_first_attempts_and_retries_in_turns,
 );
 
 mod ptv;
