@@ -25,13 +25,7 @@ impl Rows {
     }
 
     pub(super) fn opt_text(&mut self, value: Option<impl Into<String>>) -> &mut Self {
-        let value = value.map(Into::into);
-        match self.column(|| Column::Text(Vec::new())) {
-            Column::Text(values) => values.push(value),
-            _ => unreachable!("column {} does not hold text", self.next),
-        }
-        self.next += 1;
-        self
+        self.push(Cell::Text(value.map(Into::into)))
     }
 
     pub(super) fn int(&mut self, value: i64) -> &mut Self {
@@ -39,21 +33,11 @@ impl Rows {
     }
 
     pub(super) fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
-        match self.column(|| Column::Int(Vec::new())) {
-            Column::Int(values) => values.push(value),
-            _ => unreachable!("column {} does not hold integers", self.next),
-        }
-        self.next += 1;
-        self
+        self.push(Cell::Int(value))
     }
 
     pub(super) fn bytes(&mut self, value: Vec<u8>) -> &mut Self {
-        match self.column(|| Column::Bytes(Vec::new())) {
-            Column::Bytes(values) => values.push(value),
-            _ => unreachable!("column {} does not hold bytes", self.next),
-        }
-        self.next += 1;
-        self
+        self.push(Cell::Bytes(value))
     }
 
     /// Ends the row whose values were just given.
@@ -63,12 +47,23 @@ impl Rows {
         self.len += 1;
     }
 
-    /// The next value's column: the first row makes it.
-    fn column(&mut self, new: impl FnOnce() -> Column) -> &mut Column {
+    /// Adds a value to the next column; the first row makes the columns, of its values' kinds.
+    fn push(&mut self, cell: Cell) -> &mut Self {
         if self.len == 0 {
-            self.columns.push(new());
+            self.columns.push(match cell {
+                Cell::Text(_) => Column::Text(Vec::new()),
+                Cell::Int(_) => Column::Int(Vec::new()),
+                Cell::Bytes(_) => Column::Bytes(Vec::new()),
+            });
         }
-        &mut self.columns[self.next]
+        match (&mut self.columns[self.next], cell) {
+            (Column::Text(values), Cell::Text(value)) => values.push(value),
+            (Column::Int(values), Cell::Int(value)) => values.push(value),
+            (Column::Bytes(values), Cell::Bytes(value)) => values.push(value),
+            _ => unreachable!("column {} holds values of another kind", self.next),
+        }
+        self.next += 1;
+        self
     }
 }
 

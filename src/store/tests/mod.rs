@@ -741,31 +741,29 @@ async fn replicas_on_one_postgres_lease_disjoint_exchanges_and_keep_one_chain() 
 async fn leases_take_first_attempts_and_retries_in_turns(kind: Kind) {
     let Some(t) = open(kind).await else { return };
     let now = Utc::now();
-    let mut retries = Vec::new();
-    for n in 0..5 {
-        let mut retry = new_exchange(n);
-        retry.status = ExchangeStatus::RetryScheduled;
-        retry.due_at = now - chrono::Duration::seconds(60 - n as i64);
-        retries.push(retry.id);
+    let mut exchanges: Vec<Exchange> = (0..5)
+        .map(|n| {
+            let mut retry = new_exchange(n);
+            retry.status = ExchangeStatus::RetryScheduled;
+            retry.due_at = now - chrono::Duration::seconds(60 - n as i64);
+            retry
+        })
+        .collect();
+    let retries: Vec<_> = exchanges.iter().map(|e| e.id).collect();
+    let mut first = new_exchange(9);
+    first.service = "kanta".into();
+    first.due_at = now - chrono::Duration::seconds(1);
+    let first_id = first.id;
+    exchanges.push(first);
+    for exchange in exchanges {
         t.store
             .commit(Write {
-                new_exchange: Some(retry),
+                new_exchange: Some(exchange),
                 ..Write::default()
             })
             .await
             .unwrap();
     }
-    let mut first = new_exchange(9);
-    first.service = "kanta".into();
-    first.due_at = now - chrono::Duration::seconds(1);
-    let first_id = first.id;
-    t.store
-        .commit(Write {
-            new_exchange: Some(first),
-            ..Write::default()
-        })
-        .await
-        .unwrap();
     let leased = t
         .store
         .lease_due(LeaseRequest {
