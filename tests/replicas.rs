@@ -94,7 +94,15 @@ async fn three_replicas_deliver_everything_once_when_one_dies() {
     })
     .await
     .unwrap();
-    let mut runs = store.job_runs(portti::jobs::MESSAGES_EVENTS, 10_000).await.unwrap();
+    // The job runs every second on the live replicas; a short run of the test may end first.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut runs = loop {
+        let runs = store.job_runs(portti::jobs::MESSAGES_EVENTS, 10_000).await.unwrap();
+        if runs.len() >= 4 || std::time::Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     runs.sort_by_key(|r| r.started_at);
     assert!(runs.len() >= 4, "the events job ran ({} runs)", runs.len());
     for pair in runs.windows(2) {
